@@ -1,0 +1,39 @@
+"""Request dependencies: the app context and its parts, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from twinengine.config import Settings
+from twinengine.context import AppContext
+from twinengine.errors import InvalidInput
+from twinengine.storage import Database
+
+
+def get_context(request: Request) -> AppContext:
+    """The app's context, set by ``create_app``."""
+    return request.app.state.context
+
+
+def get_db(request: Request) -> Database:
+    """The open database."""
+    return request.app.state.context.db
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings in force."""
+    return request.app.state.context.settings
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+DbDep = Annotated[Database, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def check_limit(limit: int, settings: Settings) -> int:
+    """Refuse a page size above the configured cap with a reason."""
+    if limit < 1 or limit > settings.max_page_size:
+        raise InvalidInput(f"limit must be between 1 and {settings.max_page_size}")
+    return limit

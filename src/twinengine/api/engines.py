@@ -1,0 +1,4 @@
+"""Imports each engine's API module so it registers its router with ``api.app.register``.
+
+One line an engine; an engine whose optional dependencies are missing logs why and is skipped.
+"""

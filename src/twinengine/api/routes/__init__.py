@@ -1,0 +1,1 @@
+"""API route modules; each owns an ``APIRouter`` assembled in ``api.app``."""

@@ -1,0 +1,1 @@
+"""The catalog: items, facets, topics, item-topic links, users; and ingest."""

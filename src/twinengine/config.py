@@ -1,0 +1,57 @@
+"""Settings: declared once, read from the environment (prefix ``TWINENGINE_``) when built.
+
+Nothing reads the environment at import time: the CLI callback or ``create_app`` builds one
+``Settings`` and passes it down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob twinengine has; each field has a default and a description."""
+
+    model_config = SettingsConfigDict(env_prefix="TWINENGINE_", extra="ignore")
+
+    home: Path = Field(
+        default=Path(".twinengine"),
+        description="Folder for everything on disk: the SQLite file, indexes, models, objects.",
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL of the catalog and event store; empty means SQLite in home.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `serve` binds to.")
+    port: int = Field(default=8000, description="Port `serve` listens on.")
+    env: str = Field(default="dev", description="dev or prod; prod refuses unsafe defaults.")
+    max_page_size: int = Field(default=100, description="Largest `limit` a list endpoint accepts.")
+    max_body_bytes: int = Field(
+        default=5_000_000, description="Largest request body the API accepts, in bytes."
+    )
+    max_query_chars: int = Field(default=512, description="Longest search query accepted.")
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Settings:
+        self.home = Path(self.home).expanduser().resolve()
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL in force: the configured one, or SQLite inside ``home``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'twinengine.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the catalog lives in SQLite."""
+        return self.effective_database_url.startswith("sqlite")
+
+    def ensure_home(self) -> Path:
+        """Create the home folder if needed and return it."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        return self.home
