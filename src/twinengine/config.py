@@ -34,6 +34,24 @@ class Settings(BaseSettings):
     )
     max_query_chars: int = Field(default=512, description="Longest search query accepted.")
 
+    # --- search (discovery/index) ---
+
+    # --- events and recommendations (discovery/events, discovery/candidates) ---
+
+    # --- ranking (discovery/ranking) ---
+
+    # --- experiments (discovery/experiments) ---
+
+    # --- model router and tagging (capability/router, capability/tagging) ---
+
+    # --- workflows, content drop, object store (capability/workflows, capability/dropper) ---
+
+    # --- dubbing (capability/dubbing) ---
+
+    # --- assistant (capability/assistant) ---
+
+    # --- security (keys, scopes, limits) ---
+
     @model_validator(mode="after")
     def _resolve(self) -> Settings:
         self.home = Path(self.home).expanduser().resolve()

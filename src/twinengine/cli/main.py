@@ -209,6 +209,10 @@ def demo(
         _serve(settings, host or settings.host, port or settings.port)
 
 
+# Engines' command groups: one line each (each module defines `app = typer.Typer(...)`).
+# --- engine commands ---
+
+
 def main() -> None:
     """Entry point."""
     app()

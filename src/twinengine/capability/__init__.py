@@ -1,0 +1,1 @@
+"""The capability engine: durable workflows, model router, tagging, content drop, dubbing, assistant."""

@@ -1,0 +1,1 @@
+"""The revenue engine: retrieval, candidates, ranking, events, experiments, evaluation."""
