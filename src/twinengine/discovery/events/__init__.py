@@ -1,0 +1,1 @@
+"""The event log: impressions, clicks, conversions, dwell."""
