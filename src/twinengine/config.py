@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(default=512, description="Longest search query accepted.")
 
     # --- search (discovery/index) ---
+    embedding_model: str = Field(
+        default="all-MiniLM-L6-v2",
+        description="Sentence-embedding model: the packaged all-MiniLM-L6-v2 or a local folder.",
+    )
+    search_fusion: str = Field(
+        default="", description="Hybrid fusion override 'rrf:K' or 'blend:W'; empty = tuned."
+    )
+    search_ann_threshold: int = Field(
+        default=200_000, description="Items above which dense search switches from exact to ANN."
+    )
 
     # --- events and recommendations (discovery/events, discovery/candidates) ---
 

