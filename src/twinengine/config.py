@@ -47,6 +47,19 @@ class Settings(BaseSettings):
     )
 
     # --- events and recommendations (discovery/events, discovery/candidates) ---
+    events_max_batch: int = Field(
+        default=10_000, description="Most events one POST /v1/events batch may hold."
+    )
+    events_fsync: bool = Field(
+        default=True,
+        description="SQLite: fsync each event batch (synchronous=FULL) so a 200 survives power loss.",
+    )
+    recs_cache_seconds: float = Field(
+        default=30.0, description="How long recommendation models and counts are reused."
+    )
+    recs_half_life_days: float = Field(
+        default=7.0, description="Half-life of the time decay in popular and affinity scores."
+    )
 
     # --- ranking (discovery/ranking) ---
 

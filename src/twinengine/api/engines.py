@@ -2,3 +2,5 @@
 
 One line an engine; an engine whose optional dependencies are missing logs why and is skipped.
 """
+
+import twinengine.api.routes.events  # noqa: E402,F401  (events: POST /v1/events)

@@ -1,0 +1,290 @@
+"""Event log SQL: batch insert (idempotent by event id) and the readers others build on.
+
+The write path is the hot one (tens of thousands of events a second), so on SQLite it talks to
+the driver directly with ``executemany`` inside one ``BEGIN IMMEDIATE`` transaction; on
+Postgres it uses SQLAlchemy Core's batched multi-row INSERT ... ON CONFLICT DO NOTHING
+RETURNING, which also tells which events were new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.exc import DBAPIError
+
+from twinengine.discovery.events.models import events, impressions
+from twinengine.discovery.events.schemas import EventIn
+from twinengine.errors import BackendUnavailable
+from twinengine.storage import Database
+
+EVENT_COLS = (
+    "event_id", "type", "ts", "user_id", "session_id", "user_key", "request_id", "surface",
+    "item_id", "position", "slate", "experiments", "kind", "value", "attributes",
+)  # fmt: skip
+IMPRESSION_COLS = (
+    "event_id", "position", "item_id", "request_id", "user_key", "surface", "ts", "experiments",
+)  # fmt: skip
+_JSON_COLS = {"slate", "experiments", "attributes"}
+
+_SQLITE_EVENTS = (
+    f"INSERT INTO events ({', '.join(EVENT_COLS)}) VALUES ({', '.join('?' * len(EVENT_COLS))}) "
+    "ON CONFLICT(event_id) DO NOTHING"
+)
+_SQLITE_IMPRESSIONS = (
+    f"INSERT INTO impressions ({', '.join(IMPRESSION_COLS)}) "
+    f"VALUES ({', '.join('?' * len(IMPRESSION_COLS))}) ON CONFLICT(event_id, position) DO NOTHING"
+)
+
+
+def utc(ts: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """An aware UTC timestamp (naive input is taken as UTC; None is now)."""
+    if ts is None:
+        return now
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=dt.UTC)
+    return ts.astimezone(dt.UTC)
+
+
+def event_row(e: EventIn, now: dt.datetime) -> dict[str, Any]:
+    """The ``events`` row of one validated event."""
+    return {
+        "event_id": e.event_id,
+        "type": e.type,
+        "ts": utc(e.ts, now),
+        "user_id": e.user_id,
+        "session_id": e.session_id,
+        "user_key": e.user_key,
+        "request_id": e.request_id,
+        "surface": e.surface,
+        "item_id": e.item_id,
+        "position": e.position,
+        "slate": e.slate,
+        "experiments": e.experiments,
+        "kind": e.kind,
+        "value": e.value,
+        "attributes": e.attributes,
+    }
+
+
+def impression_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """One ``impressions`` row per shown item of an impression event row."""
+    return [
+        {
+            "event_id": row["event_id"],
+            "position": pos,
+            "item_id": item_id,
+            "request_id": row["request_id"],
+            "user_key": row["user_key"],
+            "surface": row["surface"],
+            "ts": row["ts"],
+            "experiments": row["experiments"],
+        }
+        for pos, item_id in enumerate(row["slate"] or (), start=1)
+    ]
+
+
+def _sqlite_ts(ts: dt.datetime) -> str:
+    # The text form SQLAlchemy's SQLite DateTime writes and parses back (UTC, no offset).
+    return ts.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _sqlite_tuple(row: dict[str, Any], cols: Sequence[str]) -> tuple[Any, ...]:
+    out = []
+    for c in cols:
+        v = row[c]
+        if c in _JSON_COLS:
+            v = None if v is None else json.dumps(v, separators=(",", ":"))
+        elif c == "ts":
+            v = _sqlite_ts(v)
+        out.append(v)
+    return tuple(out)
+
+
+def insert_batch(db: Database, rows: list[dict[str, Any]], *, fsync: bool) -> tuple[int, int]:
+    """Store event rows in one transaction; return (new events, impression rows written).
+
+    Rows whose ``event_id`` is already stored are skipped, and so are their impressions:
+    re-sending a batch changes nothing.
+    """
+    if db.dialect == "sqlite":
+        return _insert_sqlite(db, rows, fsync=fsync)
+    return _insert_generic(db, rows)
+
+
+def _insert_sqlite(db: Database, rows: list[dict[str, Any]], *, fsync: bool) -> tuple[int, int]:
+    fairy = db.engine.raw_connection()
+    conn: Any = fairy.driver_connection
+    try:
+        # FULL makes the WAL commit itself fsync, so a 200 survives power loss, not only a
+        # crashed process. It cannot change inside a transaction, hence before BEGIN.
+        if fsync:
+            conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [r["event_id"] for r in rows]
+            seen: set[str] = set()
+            for start in range(0, len(ids), 30000):
+                chunk = ids[start : start + 30000]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT event_id FROM events WHERE event_id IN ({marks})"
+                cur = conn.execute(sql, chunk)
+                seen.update(r[0] for r in cur.fetchall())
+            new = [r for r in rows if r["event_id"] not in seen]
+            conn.executemany(_SQLITE_EVENTS, [_sqlite_tuple(r, EVENT_COLS) for r in new])
+            imps = [
+                _sqlite_tuple(i, IMPRESSION_COLS)
+                for r in new
+                if r["type"] == "impression"
+                for i in impression_rows(r)
+            ]
+            if imps:
+                conn.executemany(_SQLITE_IMPRESSIONS, imps)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            if fsync:
+                conn.execute("PRAGMA synchronous=NORMAL")
+    except Exception as exc:
+        if type(exc).__module__.startswith("sqlite3"):
+            raise BackendUnavailable(f"event store write failed: {exc}") from exc
+        raise
+    finally:
+        fairy.close()
+    return len(new), len(imps)
+
+
+def _insert_generic(db: Database, rows: list[dict[str, Any]]) -> tuple[int, int]:
+    try:
+        with db.write() as conn:
+            step = max(1, db.max_params // len(EVENT_COLS))
+            inserted: set[str] = set()
+            for start in range(0, len(rows), step):
+                stmt = (
+                    db.insert(events)
+                    .on_conflict_do_nothing(index_elements=["event_id"])
+                    .returning(events.c.event_id)
+                )
+                res = conn.execute(stmt, rows[start : start + step])
+                inserted.update(r[0] for r in res)
+            imps = [
+                i
+                for r in rows
+                if r["type"] == "impression" and r["event_id"] in inserted
+                for i in impression_rows(r)
+            ]
+            db.upsert(conn, impressions, imps, key=["event_id", "position"], update=[])
+    except DBAPIError as exc:
+        raise BackendUnavailable(f"event store write failed: {exc.orig}") from exc
+    return len(inserted), len(imps)
+
+
+# --- readers -----------------------------------------------------------------------------------
+def _as_utc(ts: Any) -> Any:
+    # SQLite hands back naive UTC datetimes, Postgres aware ones: readers see aware UTC.
+    if isinstance(ts, dt.datetime) and ts.tzinfo is None:
+        return ts.replace(tzinfo=dt.UTC)
+    return ts
+
+
+def select_impressions(
+    db: Database,
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    surface: str | None = None,
+) -> list[dict[str, Any]]:
+    """Impression rows with the clicks and conversions on the same (request, item) joined."""
+    clicks = (
+        select(events.c.request_id, events.c.item_id, func.count().label("n"))
+        .where(events.c.type == "click", events.c.request_id.is_not(None))
+        .group_by(events.c.request_id, events.c.item_id)
+        .subquery("c")
+    )
+    convs = (
+        select(
+            events.c.request_id,
+            events.c.item_id,
+            func.count().label("n"),
+            func.sum(func.coalesce(events.c.value, 1.0)).label("v"),
+        )
+        .where(events.c.type == "conversion", events.c.request_id.is_not(None))
+        .group_by(events.c.request_id, events.c.item_id)
+        .subquery("v")
+    )
+    i = impressions
+    stmt = (
+        select(
+            i.c.event_id, i.c.request_id, i.c.user_key, i.c.surface, i.c.ts, i.c.item_id,
+            i.c.position, i.c.experiments,
+            func.coalesce(clicks.c.n, 0).label("clicks"),
+            func.coalesce(convs.c.n, 0).label("conversions"),
+            func.coalesce(convs.c.v, 0.0).label("conversion_value"),
+        )  # fmt: skip
+        .select_from(
+            i.outerjoin(
+                clicks, and_(clicks.c.request_id == i.c.request_id, clicks.c.item_id == i.c.item_id)
+            ).outerjoin(
+                convs, and_(convs.c.request_id == i.c.request_id, convs.c.item_id == i.c.item_id)
+            )
+        )
+        .order_by(i.c.ts, i.c.event_id, i.c.position)
+    )
+    if since is not None:
+        stmt = stmt.where(i.c.ts >= since)
+    if until is not None:
+        stmt = stmt.where(i.c.ts < until)
+    if surface is not None:
+        stmt = stmt.where(i.c.surface == surface)
+    with db.read() as conn:
+        out = []
+        for r in conn.execute(stmt).mappings():
+            row = dict(r)
+            row["ts"] = _as_utc(row["ts"])
+            row["clicked"] = row["clicks"] > 0
+            row["converted"] = row["conversions"] > 0
+            out.append(row)
+        return out
+
+
+def select_events(
+    db: Database,
+    *,
+    types: Sequence[str] | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    user_key: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Raw event rows, oldest first."""
+    e = events
+    stmt = select(*[e.c[c] for c in EVENT_COLS], e.c.received_at).order_by(e.c.ts, e.c.event_id)
+    if types:
+        stmt = stmt.where(e.c.type.in_(list(types)))
+    if since is not None:
+        stmt = stmt.where(e.c.ts >= since)
+    if until is not None:
+        stmt = stmt.where(e.c.ts < until)
+    if user_key is not None:
+        stmt = stmt.where(e.c.user_key == user_key)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    with db.read() as conn:
+        out = []
+        for r in conn.execute(stmt).mappings():
+            row = dict(r)
+            row["ts"] = _as_utc(row["ts"])
+            row["received_at"] = _as_utc(row["received_at"])
+            out.append(row)
+        return out
+
+
+def count_events(db: Database) -> int:
+    """How many events are stored."""
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(events)).scalar_one())
