@@ -258,14 +258,26 @@ def estimate_propensity(frame: TrainingFrame, *, max_position: int = 10) -> Prop
 
 
 def original_positions(frame: TrainingFrame) -> np.ndarray:
-    """Per row, the position the policy chose (``attributes["orig_positions"]``), else shown."""
+    """Per row, the position the policy chose, else the shown one.
+
+    Exploration slates say what they changed in ``attributes``: ``swap: [i, j]`` (positions i
+    and j were exchanged) or ``orig_positions: [...]`` (the policy's position per slot).
+    """
     out = frame.position.copy()
     groups = frame.group
     if not len(out):
         return out
     starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-    for s in starts:
-        orig = frame.attributes[int(groups[s])].get("orig_positions")
+    sizes = np.diff(np.r_[starts, len(out)])
+    for s, size in zip(starts, sizes, strict=True):
+        attrs = frame.attributes[int(groups[s])]
+        swap = attrs.get("swap")
+        if (isinstance(swap, list) and len(swap) == 2
+                and all(isinstance(v, int) and 1 <= v <= size for v in swap)):
+            i, j = swap
+            out[s + i - 1], out[s + j - 1] = j, i
+            continue
+        orig = attrs.get("orig_positions")
         if isinstance(orig, list):
             n = min(len(orig), len(out) - s)
             seg = out[s : s + n]
