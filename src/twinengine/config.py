@@ -79,6 +79,34 @@ class Settings(BaseSettings):
     def _resolve(self) -> Settings:
         self.home = Path(self.home).expanduser().resolve()
         return self
+    llm_base_url: str = Field(
+        default="", description="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1."
+    )
+    llm_api_key: str = Field(default="", description="API key sent as a Bearer token.")
+    llm_model: str = Field(default="gpt-4o-mini", description="Model name of the default provider.")
+    llm_price_in_per_1k: float = Field(default=0.00015, description="USD per 1k input tokens.")
+    llm_price_out_per_1k: float = Field(default=0.0006, description="USD per 1k output tokens.")
+    llm_providers: str = Field(
+        default="",
+        description='JSON {"name": {"base_url", "api_key", "model", "price_in_per_1k", '
+        '"price_out_per_1k"}} of extra providers ("local:NAME" providers need no config).',
+    )
+    llm_routes: str = Field(
+        default="",
+        description='JSON {"task": ["provider", ...]} tried in order; "*" is the default route.',
+    )
+    llm_timeout_s: float = Field(default=30.0, description="Per-request timeout of an LLM call.")
+    llm_max_retries: int = Field(default=2, description="Retries per provider on 429/5xx/timeout.")
+    llm_backoff_s: float = Field(default=0.5, description="First retry delay; doubles each retry.")
+    llm_cache: bool = Field(default=True, description="Reuse cached replies for identical input.")
+    llm_budget_run_usd: float = Field(default=1.0, description="Most one run may spend on LLMs.")
+    llm_budget_day_usd: float = Field(default=5.0, description="Most a UTC day may spend on LLMs.")
+    tagger_escalate_margin: float = Field(
+        default=0.15, description="Topics this close to their threshold send the item to the LLM."
+    )
+    tagger_max_escalations: int = Field(
+        default=200, description="Most items one tag_items call sends to the LLM."
+    )
 
     @property
     def effective_database_url(self) -> str:
