@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     # --- ranking (discovery/ranking) ---
 
     # --- experiments (discovery/experiments) ---
+    experiments_cache_ttl_s: float = Field(
+        default=5.0,
+        description="Seconds serving caches the running experiments before re-reading them.",
+    )
 
     # --- model router and tagging (capability/router, capability/tagging) ---
 
