@@ -1,0 +1,1 @@
+"""Candidate generators: popular, trending, fresh, topic affinity, co-occurrence, neighbours, CF."""
