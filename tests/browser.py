@@ -59,7 +59,9 @@ def chromium_page(**context_kwargs: Any) -> Iterator[Any]:
         pytest.skip("Debian's chromium is not installed (make test installs it)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900}, **context_kwargs)
             # Image CDNs are unreachable here; fail them fast instead of waiting on DNS.

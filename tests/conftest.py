@@ -17,7 +17,9 @@ import pytest
 from twinengine.config import Settings
 from twinengine.context import AppContext, open_context
 
-PG_ADMIN_URL = os.environ.get("TWINENGINE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "TWINENGINE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 USE_POSTGRES = os.environ.get("TWINENGINE_TEST_DB", "sqlite") == "postgres"
 
 

@@ -57,7 +57,9 @@ def load_sample(db: Database, tmp_path: Path, n: int = 300) -> list[dict[str, An
     service.load_taxonomy(db, path=DEMO_TAXONOMY)
     service.ingest(db, path=write_jsonl(tmp_path / "sample.jsonl", rows))
     ids = {r["id"] for r in rows}
-    labels = [line for line in DEMO_LABELS.read_text().splitlines() if json.loads(line)["id"] in ids]
+    labels = [
+        line for line in DEMO_LABELS.read_text().splitlines() if json.loads(line)["id"] in ids
+    ]
     (tmp_path / "labels.jsonl").write_text("\n".join(labels) + "\n")
     service.load_topic_labels(db, path=tmp_path / "labels.jsonl")
     return rows

@@ -6,11 +6,11 @@ status below, the web UI renders an error page, the CLI prints the message and e
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     """Stable machine-readable error codes."""
 
     NOT_FOUND = "not_found"
@@ -119,5 +119,6 @@ class MissingDependency(ImportError):
 
     def __init__(self, package: str, extra: str) -> None:
         super().__init__(
-            f"{package} is not installed: pip install 'twinengine[{extra}]' (or pip install {package})"
+            f"{package} is not installed: pip install 'twinengine[{extra}]'"
+            f" (or pip install {package})"
         )

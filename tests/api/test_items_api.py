@@ -28,7 +28,10 @@ def test_filters(client, sample_catalog) -> None:
     topic = counts["topics"][0]
     by_topic = client.get("/v1/items", params={"topic": topic["value"], "limit": 100}).json()
     assert by_topic["count"] == topic["count"]
-    ranged = client.get("/v1/items", params={"published_from": "2026-01-01", "published_to": "2026-02-01", "limit": 100}).json()
+    ranged = client.get(
+        "/v1/items",
+        params={"published_from": "2026-01-01", "published_to": "2026-02-01", "limit": 100},
+    ).json()
     assert all("2026-01-01" <= i["published"] <= "2026-02-01" for i in ranged["data"])
     facets = client.get("/v1/facets").json()
     assert len(facets) == 11

@@ -15,7 +15,9 @@ from twinengine.errors import InvalidInput, NotFound
 
 
 def test_ingest_inserts_then_reports_unchanged(db, tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "a.jsonl", [make_item("a1"), make_item("a2", languages=["ja", "en"])])
+    path = write_jsonl(
+        tmp_path / "a.jsonl", [make_item("a1"), make_item("a2", languages=["ja", "en"])]
+    )
     first = service.ingest(db, path=path)
     assert (first.inserted, first.updated, first.unchanged, first.rejected) == (2, 0, 0, 0)
     second = service.ingest(db, path=path)
@@ -28,14 +30,19 @@ def test_ingest_inserts_then_reports_unchanged(db, tmp_path: Path) -> None:
 def test_changed_row_counts_as_updated(db, tmp_path: Path) -> None:
     service.ingest(db, path=write_jsonl(tmp_path / "a.jsonl", [make_item("a1"), make_item("a2")]))
     report = service.ingest(
-        db, path=write_jsonl(tmp_path / "b.jsonl", [make_item("a1", title="New title"), make_item("a3")])
+        db,
+        path=write_jsonl(
+            tmp_path / "b.jsonl", [make_item("a1", title="New title"), make_item("a3")]
+        ),
     )
     assert (report.inserted, report.updated, report.unchanged) == (1, 1, 0)
     assert service.get_item(db, item_id="a1").title == "New title"
 
 
 def test_bad_file_is_refused_with_line_numbers_and_changes_nothing(db, tmp_path: Path) -> None:
-    service.ingest(db, path=write_jsonl(tmp_path / "good.jsonl", [make_item("g1"), make_item("g2")]))
+    service.ingest(
+        db, path=write_jsonl(tmp_path / "good.jsonl", [make_item("g1"), make_item("g2")])
+    )
     before = (service.count_items(db), service.catalog_digest(db))
     bad = tmp_path / "bad.jsonl"
     lines = [
@@ -57,7 +64,10 @@ def test_bad_file_is_refused_with_line_numbers_and_changes_nothing(db, tmp_path:
 def test_skip_invalid_loads_the_rest_and_writes_rejects(db, tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text(
-        "\n".join([json.dumps(make_item("ok1")), "{nope", json.dumps(make_item("ok2", media="hologram"))]) + "\n"
+        "\n".join(
+            [json.dumps(make_item("ok1")), "{nope", json.dumps(make_item("ok2", media="hologram"))]
+        )
+        + "\n"
     )
     report = service.ingest(db, path=bad, skip_invalid=True, reject_file=tmp_path / "rej.jsonl")
     assert (report.inserted, report.rejected) == (1, 2)

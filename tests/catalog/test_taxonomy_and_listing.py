@@ -22,7 +22,14 @@ def test_taxonomy_loads_the_customer_file(db) -> None:
 
 def test_taxonomy_with_unknown_facet_is_refused(db, tmp_path: Path) -> None:
     path = tmp_path / "t.json"
-    path.write_text(json.dumps({"facets": [{"id": "a", "name": "A"}], "topics": [{"id": "x", "facet": "b", "name": "X"}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "facets": [{"id": "a", "name": "A"}],
+                "topics": [{"id": "x", "facet": "b", "name": "X"}],
+            }
+        )
+    )
     with pytest.raises(InvalidInput, match="unknown facet 'b'"):
         service.load_taxonomy(db, path=path)
     path.write_text('{"facets": [')
@@ -68,8 +75,16 @@ def test_cursor_pagination_walks_everything_once(db, tmp_path: Path) -> None:
 
 
 def test_keyword_filter_escapes_like_wildcards(db, tmp_path: Path) -> None:
-    service.ingest(db, path=write_jsonl(tmp_path / "k.jsonl", [make_item("k1", title="100% cotton"), make_item("k2", title="cotton")]))
-    assert [i.id for i in service.list_items(db, flt=service.make_filter(q="100%"), limit=10).data] == ["k1"]
+    service.ingest(
+        db,
+        path=write_jsonl(
+            tmp_path / "k.jsonl",
+            [make_item("k1", title="100% cotton"), make_item("k2", title="cotton")],
+        ),
+    )
+    assert [
+        i.id for i in service.list_items(db, flt=service.make_filter(q="100%"), limit=10).data
+    ] == ["k1"]
     assert service.list_items(db, flt=service.make_filter(q="COTTON"), limit=10).count == 2
 
 

@@ -59,6 +59,10 @@ def test_postgres_backend_for_real(pg_database_url) -> None:
     db.upgrade()
     assert db.dialect == "postgresql"
     with db.read() as conn:
-        tables = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public'")).scalars())
+        tables = set(
+            conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+            ).scalars()
+        )
     assert {"items", "topics", "item_topics", "users"} <= tables
     db.dispose()

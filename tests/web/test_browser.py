@@ -15,7 +15,10 @@ pytestmark = pytest.mark.browser
 
 def test_gallery_flow(sample_catalog, tmp_path: Path) -> None:
     app = create_app(context=sample_catalog)
-    with live_server(app) as base, chromium_page(permissions=["clipboard-read", "clipboard-write"]) as page:
+    with (
+        live_server(app) as base,
+        chromium_page(permissions=["clipboard-read", "clipboard-write"]) as page,
+    ):
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(base + "/")

@@ -7,7 +7,7 @@ from pathlib import Path
 from tests.factories import make_item, write_jsonl
 from twinengine.catalog import service
 
-EVIL_TITLE = '<script>window.__pwned = 1</script>Evil title'
+EVIL_TITLE = "<script>window.__pwned = 1</script>Evil title"
 EVIL_BODY = '<img src=x onerror="window.__pwned=2"> and <b>bold</b> {argument name="x" default="y"}'
 
 
@@ -16,7 +16,15 @@ def load_evil(db, tmp_path: Path) -> None:
         db,
         path=write_jsonl(
             tmp_path / "evil.jsonl",
-            [make_item("evil-1", title=EVIL_TITLE, prompt=EVIL_BODY, description="<i>desc</i>", author="<u>me</u>")],
+            [
+                make_item(
+                    "evil-1",
+                    title=EVIL_TITLE,
+                    prompt=EVIL_BODY,
+                    description="<i>desc</i>",
+                    author="<u>me</u>",
+                )
+            ],
         ),
     )
 
@@ -38,9 +46,11 @@ def test_untrusted_text_is_escaped(client, ctx, tmp_path: Path) -> None:
     for url in ("/", "/p/evil-1", "/?q=Evil"):
         html = client.get(url).text
         assert "<script>window.__pwned" not in html
-        assert '<img src=x onerror' not in html
+        assert "<img src=x onerror" not in html
         assert "<u>me</u>" not in html
-    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;Evil title" in client.get("/p/evil-1").text
+    assert (
+        "&lt;script&gt;window.__pwned = 1&lt;/script&gt;Evil title" in client.get("/p/evil-1").text
+    )
 
 
 def test_missing_prompt_is_a_404_page(client) -> None:

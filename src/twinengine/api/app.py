@@ -8,23 +8,27 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from twinengine import __version__
 from twinengine.api.errors import install_error_handlers
 from twinengine.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
-from twinengine.api.routes import items, meta
+from twinengine.api.routes import items, keys, meta
 from twinengine.config import Settings
 from twinengine.context import AppContext, open_context
+from twinengine.security.middleware import SecurityMiddleware
 
 log = logging.getLogger(__name__)
 
 # Engines add their routers and start-up hooks here (see ``register``), so this module does
 # not have to know every engine.
-_ROUTERS: list[APIRouter] = [meta.router, items.router]
+_ROUTERS: list[APIRouter] = [meta.router, items.router, keys.router]
 _STARTUP: list[Callable[[AppContext], None]] = []
 
 
-def register(router: APIRouter | None = None, *, on_startup: Callable[[AppContext], None] | None = None) -> None:
+def register(
+    router: APIRouter | None = None, *, on_startup: Callable[[AppContext], None] | None = None
+) -> None:
     """Add an engine's /v1 router and/or a hook run with the context at start-up."""
     if router is not None and router not in _ROUTERS:
         _ROUTERS.append(router)
@@ -62,10 +66,20 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     for hook in _STARTUP:
         hook(ctx)
 
+    import twinengine.web.auth  # noqa: F401  (login pages)
     from twinengine.web.views import mount_web
 
     mount_web(app)
+    # Added last = runs first: size cap, then CORS, then keys/limits, then headers.
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityMiddleware, settings=settings, db=ctx.db)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "x-api-key", "content-type"],
+        )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app
 

@@ -15,7 +15,9 @@ log = logging.getLogger(__name__)
 
 
 def _wants_html(request: Request) -> bool:
-    return not request.url.path.startswith("/v1") and "text/html" in request.headers.get("accept", "")
+    return not request.url.path.startswith("/v1") and "text/html" in request.headers.get(
+        "accept", ""
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -41,11 +43,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
             return render_error(request, 422, message)
         details = [
-            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg")), "type": str(e.get("type"))}
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg")),
+                "type": str(e.get("type")),
+            }
             for e in exc.errors()[:20]
         ]
         return JSONResponse(
-            {"error": {"code": "invalid_input", "message": message, "details": details}}, status_code=422
+            {"error": {"code": "invalid_input", "message": message, "details": details}},
+            status_code=422,
         )
 
     @app.exception_handler(StarletteHTTPException)

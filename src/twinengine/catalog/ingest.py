@@ -130,12 +130,16 @@ def _csv_value(name: str, value: Any) -> Any:
     return value
 
 
-def map_row(row: Mapping[str, Any], mapping: Mapping[str, str], *, csv_mode: bool) -> dict[str, Any]:
+def map_row(
+    row: Mapping[str, Any], mapping: Mapping[str, str], *, csv_mode: bool
+) -> dict[str, Any]:
     """Rename source fields to canonical ones; unknown fields become attributes."""
     out: dict[str, Any] = {}
     used: set[str] = set()
     for target in ITEM_FIELDS:
-        candidates = [mapping[target]] if target in mapping else [target, *DEFAULT_ALIASES.get(target, ())]
+        candidates = (
+            [mapping[target]] if target in mapping else [target, *DEFAULT_ALIASES.get(target, ())]
+        )
         for source in candidates:
             if source in row and source not in used:
                 out[target] = row[source]
@@ -181,7 +185,13 @@ def parse_file(
             continue
         if item.id in seen:
             result.errors.append(
-                RowError(str(path), lineno, "id", f"duplicate id {item.id!r} (first on line {seen[item.id]})", raw)
+                RowError(
+                    str(path),
+                    lineno,
+                    "id",
+                    f"duplicate id {item.id!r} (first on line {seen[item.id]})",
+                    raw,
+                )
             )
             continue
         seen[item.id] = lineno

@@ -82,7 +82,8 @@ def ingest(
         more = len(parsed.errors) - 20
         raise InvalidInput(
             f"{path}: {len(parsed.errors)} invalid row(s); nothing was written"
-            f" (use --skip-invalid to load the rest)\n{shown}" + (f"\n... and {more} more" if more > 0 else ""),
+            f" (use --skip-invalid to load the rest)\n{shown}"
+            + (f"\n... and {more} more" if more > 0 else ""),
             details=[e.__dict__ | {"raw": None} for e in parsed.errors[:100]],
         )
     store = CatalogStore(db)
@@ -106,7 +107,13 @@ def ingest(
             for err in parsed.errors:
                 fh.write(
                     json.dumps(
-                        {"file": err.file, "line": err.line, "field": err.field, "reason": err.message, "raw": err.raw},
+                        {
+                            "file": err.file,
+                            "line": err.line,
+                            "field": err.field,
+                            "reason": err.message,
+                            "raw": err.raw,
+                        },
                         ensure_ascii=False,
                     )
                     + "\n"
@@ -139,7 +146,13 @@ def load_taxonomy(db: Database, *, path: Path) -> tuple[int, int]:
         for n, f in enumerate(taxonomy.facets)
     ]
     topic_rows = [
-        {"id": t.id, "facet_id": t.facet, "name": t.name, "definition": t.definition, "keywords": t.keywords}
+        {
+            "id": t.id,
+            "facet_id": t.facet,
+            "name": t.name,
+            "definition": t.definition,
+            "keywords": t.keywords,
+        }
         for t in taxonomy.topics
     ]
     with db.write() as conn:
@@ -161,7 +174,11 @@ def load_topic_labels(db: Database, *, path: Path, source: str = "human") -> int
     with _ingest.open_text(Path(path)) as fh:
         rows = [(n, line) for n, line in enumerate(fh, start=1) if line.strip()]
     with db.read() as conn:
-        known_items = set(store.existing_hashes(conn, [json.loads(line).get("id", "") for _, line in rows if _is_json(line)]))
+        known_items = set(
+            store.existing_hashes(
+                conn, [json.loads(line).get("id", "") for _, line in rows if _is_json(line)]
+            )
+        )
     for lineno, line in rows:
         if not _is_json(line):
             errors.append(f"{path}:{lineno}: invalid JSON")
@@ -224,7 +241,12 @@ def get_items(db: Database, *, ids: Sequence[str]) -> list[ItemPublic]:
 
 
 def list_items(
-    db: Database, *, flt: ItemFilter, limit: int = 20, cursor: str | None = None, with_count: bool = True
+    db: Database,
+    *,
+    flt: ItemFilter,
+    limit: int = 20,
+    cursor: str | None = None,
+    with_count: bool = True,
 ) -> ItemPage:
     """A page of items matching ``flt``, newest first."""
     if limit < 1:
@@ -233,7 +255,9 @@ def list_items(
     with db.read() as conn:
         rows, next_cursor = store.list_page(conn, flt, limit=limit, cursor=cursor)
         count = store.count(conn, flt) if with_count else len(rows)
-    return ItemPage(data=[ItemPublic.model_validate(r) for r in rows], count=count, next_cursor=next_cursor)
+    return ItemPage(
+        data=[ItemPublic.model_validate(r) for r in rows], count=count, next_cursor=next_cursor
+    )
 
 
 def count_items(db: Database, *, flt: ItemFilter | None = None) -> int:
@@ -270,7 +294,9 @@ def list_facets(db: Database) -> list[FacetPublic]:
     for t in topic_rows:
         by_facet.setdefault(t["facet_id"], []).append(_topic(t))
     return [
-        FacetPublic(id=f["id"], name=f["name"], description=f["description"], topics=by_facet[f["id"]])
+        FacetPublic(
+            id=f["id"], name=f["name"], description=f["description"], topics=by_facet[f["id"]]
+        )
         for f in facet_rows
     ]
 

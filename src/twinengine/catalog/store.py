@@ -131,8 +131,16 @@ class CatalogStore:
         self.db.upsert(conn, items, values, key=["id"])
         ids = [item.id for item, _ in rows]
         for start in range(0, len(ids), 5000):
-            conn.execute(delete(item_languages).where(item_languages.c.item_id.in_(ids[start : start + 5000])))
-        langs = [{"item_id": item.id, "lang": lang} for item, _ in rows for lang in dict.fromkeys(item.languages)]
+            conn.execute(
+                delete(item_languages).where(
+                    item_languages.c.item_id.in_(ids[start : start + 5000])
+                )
+            )
+        langs = [
+            {"item_id": item.id, "lang": lang}
+            for item, _ in rows
+            for lang in dict.fromkeys(item.languages)
+        ]
         self.db.upsert(conn, item_languages, langs, key=["item_id", "lang"], update=[])
 
     def get_items(self, conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -142,7 +150,12 @@ class CatalogStore:
         rows = conn.execute(select(*ITEM_COLUMNS).where(items.c.id.in_(list(ids)))).mappings()
         out = {r["id"]: dict(r) for r in rows}
         for link in conn.execute(
-            select(item_topics.c.item_id, item_topics.c.topic_id, item_topics.c.source, item_topics.c.confidence)
+            select(
+                item_topics.c.item_id,
+                item_topics.c.topic_id,
+                item_topics.c.source,
+                item_topics.c.confidence,
+            )
             .where(item_topics.c.item_id.in_(list(out)))
             .order_by(item_topics.c.item_id, item_topics.c.confidence.desc())
         ):
@@ -217,13 +230,18 @@ class CatalogStore:
         matching = select(items.c.id).where(*where)
         out: dict[str, list[tuple[str, int]]] = {}
         # A topic counts once per item, whichever sources tagged it.
-        tagged = select(item_topics.c.item_id, item_topics.c.topic_id).where(
-            item_topics.c.item_id.in_(matching)
-        ).distinct().subquery()
+        tagged = (
+            select(item_topics.c.item_id, item_topics.c.topic_id)
+            .where(item_topics.c.item_id.in_(matching))
+            .distinct()
+            .subquery()
+        )
         out["topics"] = [
             (r[0], r[1])
             for r in conn.execute(
-                select(tagged.c.topic_id, func.count()).group_by(tagged.c.topic_id).order_by(func.count().desc())
+                select(tagged.c.topic_id, func.count())
+                .group_by(tagged.c.topic_id)
+                .order_by(func.count().desc())
             )
         ]
         out["languages"] = [
@@ -239,7 +257,10 @@ class CatalogStore:
             out[name] = [
                 (r[0], r[1])
                 for r in conn.execute(
-                    select(col, func.count()).where(*where, col.is_not(None)).group_by(col).order_by(func.count().desc())
+                    select(col, func.count())
+                    .where(*where, col.is_not(None))
+                    .group_by(col)
+                    .order_by(func.count().desc())
                 )
             ]
         return out
@@ -263,7 +284,9 @@ class CatalogStore:
 
     def facet_rows(self, conn: Connection) -> list[dict[str, Any]]:
         """Every facet, in file order."""
-        return [dict(r) for r in conn.execute(select(facets).order_by(facets.c.position)).mappings()]
+        return [
+            dict(r) for r in conn.execute(select(facets).order_by(facets.c.position)).mappings()
+        ]
 
     def topic_ids(self, conn: Connection) -> set[str]:
         """Ids of every known topic."""
@@ -292,11 +315,16 @@ class CatalogStore:
                     )
                 )
         rows = [
-            {"item_id": i, "topic_id": t, "source": source, "confidence": float(c)} for i, t, c in links
+            {"item_id": i, "topic_id": t, "source": source, "confidence": float(c)}
+            for i, t, c in links
         ]
-        self.db.upsert(conn, item_topics, rows, key=["item_id", "topic_id", "source"], update=["confidence"])
+        self.db.upsert(
+            conn, item_topics, rows, key=["item_id", "topic_id", "source"], update=["confidence"]
+        )
         return len(rows)
 
     def touch(self, conn: Connection, item_id: str) -> None:
         """Bump an item's updated_at."""
-        conn.execute(update(items).where(items.c.id == item_id).values(updated_at=dt.datetime.now(dt.UTC)))
+        conn.execute(
+            update(items).where(items.c.id == item_id).values(updated_at=dt.datetime.now(dt.UTC))
+        )

@@ -69,7 +69,9 @@ def facet_counts(
     q: Annotated[str | None, Query(max_length=512)] = None,
 ) -> FacetCounts:
     """Counts of topics, languages, collections and media over the filtered items."""
-    flt = service.make_filter(topics=topic, language=language, collection=collection, media=media, q=q)
+    flt = service.make_filter(
+        topics=topic, language=language, collection=collection, media=media, q=q
+    )
     return service.facet_counts(db, flt=flt)
 
 

@@ -1,0 +1,1 @@
+"""API keys with scopes, admin login, rate limits and the request policy that ties them."""
