@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     )
 
     # --- ranking (discovery/ranking) ---
+    ranking_feature_refresh_s: float = Field(
+        default=30.0, description="Seconds between refreshes of the in-memory ranking features."
+    )
+    ranking_reload_check_s: float = Field(
+        default=1.0, description="Seconds between checks for a newly activated ranking model."
+    )
+    ranking_half_life_days: float = Field(
+        default=7.0, description="Half-life of the decayed item popularity ranking feature."
+    )
 
     # --- experiments (discovery/experiments) ---
     experiments_cache_ttl_s: float = Field(
@@ -70,19 +79,6 @@ class Settings(BaseSettings):
     )
 
     # --- model router and tagging (capability/router, capability/tagging) ---
-
-    # --- workflows, content drop, object store (capability/workflows, capability/dropper) ---
-
-    # --- dubbing (capability/dubbing) ---
-
-    # --- assistant (capability/assistant) ---
-
-    # --- security (keys, scopes, limits) ---
-
-    @model_validator(mode="after")
-    def _resolve(self) -> Settings:
-        self.home = Path(self.home).expanduser().resolve()
-        return self
     llm_base_url: str = Field(
         default="", description="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1."
     )
@@ -111,6 +107,119 @@ class Settings(BaseSettings):
     tagger_max_escalations: int = Field(
         default=200, description="Most items one tag_items call sends to the LLM."
     )
+
+    # --- workflows, content drop, object store (capability/workflows, capability/dropper) ---
+    workflow_database_url: str = Field(
+        default="",
+        description="DBOS system database URL; empty = SQLite home/workflows.sqlite, or, when "
+        "the catalog is on Postgres, the same Postgres database in its own schema.",
+    )
+    workflow_schema: str = Field(
+        default="dbos", description="Postgres schema of the DBOS system tables."
+    )
+    workflow_executor_id: str = Field(
+        default="local",
+        description="This worker's DBOS executor id: give each worker process its own on a "
+        "shared Postgres; a restarted worker with the same id recovers its unfinished runs.",
+    )
+    workflow_concurrency: int = Field(
+        default=1, ge=1, description="Drops one worker process runs at once."
+    )
+    workflow_global_concurrency: int = Field(
+        default=0, ge=0, description="Drops running at once across all workers; 0 = no cap."
+    )
+    workflow_rate_limit: int = Field(
+        default=0, ge=0, description="At most this many drops start per rate period; 0 = no limit."
+    )
+    workflow_rate_period_s: float = Field(
+        default=60.0, gt=0, description="Window of workflow_rate_limit, in seconds."
+    )
+    workflow_poll_s: float = Field(
+        default=1.0, gt=0, description="How often a worker looks for queued runs, in seconds."
+    )
+    drop_schedule: str = Field(
+        default="0 6 * * *",
+        description="Cron schedule (UTC) of the daily content drop run by `twinengine worker`.",
+    )
+    drop_inbox: str = Field(
+        default="", description="Folder the scheduled drop reads; empty = home/inbox."
+    )
+    drop_near_duplicate: float = Field(
+        default=0.9, gt=0, le=1,
+        description="Word-shingle Jaccard at or above which a prompt is a near-duplicate.",
+    )
+    drop_allow_llm: bool = Field(
+        default=True, description="Whether the drop's tagger may escalate to an LLM."
+    )
+    drop_batch_size: int = Field(
+        default=50, ge=1, description="Items per tagging/publishing step (a checkpoint each)."
+    )
+    object_store_url: str = Field(
+        default="",
+        description="Where published items and drop manifests go: empty = home/objects, a "
+        "folder or file:///PATH, or s3://BUCKET/PREFIX (S3-compatible, through boto3).",
+    )
+    object_store_endpoint: str = Field(
+        default="", description="S3 endpoint URL (e.g. http://127.0.0.1:8333); empty = AWS."
+    )
+    object_store_access_key: str = Field(default="", description="S3 access key id.")
+    object_store_secret_key: str = Field(default="", description="S3 secret access key.")
+    object_store_region: str = Field(default="us-east-1", description="S3 region name.")
+    object_store_public_url: str = Field(
+        default="", description="Public base URL of published objects; empty = endpoint URL."
+    )
+    object_store_create_bucket: bool = Field(
+        default=False, description="Create the S3 bucket on first use if it is missing."
+    )
+
+    # --- dubbing (capability/dubbing) ---
+
+    # --- assistant (capability/assistant) ---
+
+    # --- security (keys, scopes, limits) ---
+    auth: bool = Field(
+        default=False,
+        description="Require API keys (scopes) for writes and admin pages; forced on in prod.",
+    )
+    open_read: bool = Field(
+        default=True,
+        description="With auth on, let GET requests under /v1 through without a key (demo).",
+    )
+    secret_key: str = Field(
+        default="dev-insecure-secret",
+        description="Signs admin login cookies; must be changed outside dev.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from browsers (publishable keys).",
+    )
+    rate_limit_ip_rps: float = Field(
+        default=500.0, description="Token-bucket refill per client IP, requests/s (0: off)."
+    )
+    rate_limit_ip_burst: int = Field(default=1000, description="Token-bucket size per client IP.")
+    rate_limit_key_rps: float = Field(
+        default=1000.0, description="Token-bucket refill per API key, requests/s (0: off)."
+    )
+    rate_limit_key_burst: int = Field(default=2000, description="Token-bucket size per API key.")
+    publishable_key: str = Field(
+        default="",
+        description="A publishable key the gallery pages embed so the tracker may send events.",
+    )
+    redis_url: str = Field(
+        default="",
+        description="redis://host:port/db to share rate limits between processes; empty: in-process.",
+    )
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Settings:
+        self.home = Path(self.home).expanduser().resolve()
+        if self.env != "dev":
+            # Outside dev, refuse the defaults that would leave the service open.
+            if self.secret_key == "dev-insecure-secret":
+                raise ValueError("set TWINENGINE_SECRET_KEY: the default is for dev only")
+            if not self.auth:
+                raise ValueError("TWINENGINE_AUTH must be true outside dev")
+        return self
 
     @property
     def effective_database_url(self) -> str:

@@ -211,6 +211,42 @@ def demo(
 
 # Engines' command groups: one line each (each module defines `app = typer.Typer(...)`).
 # --- engine commands ---
+from twinengine.cli import search as _search  # noqa: E402
+
+app.add_typer(_search.index_app, name="index")
+app.command("search")(_search.search_command)
+from twinengine.cli import keys as _keys  # noqa: E402
+
+app.add_typer(_keys.app, name="keys")
+from twinengine.cli import rank as _rank  # noqa: E402
+
+app.add_typer(_rank.app, name="rank")
+
+
+@app.command()
+@handle_errors
+def backup(ctx: typer.Context, target: Annotated[Path, typer.Argument(help="backup file to write")]) -> None:
+    """Back up the database online (SQLite backup API, or pg_dump for Postgres)."""
+    from twinengine.storage.backup import backup as _backup
+
+    path = _backup(context_of(ctx).db, target=target)
+    console.print(f"backed up to {path} ({path.stat().st_size:,} bytes)")
+
+
+@app.command()
+@handle_errors
+def restore(
+    ctx: typer.Context,
+    source: Annotated[Path, typer.Argument(help="a file written by `twinengine backup`")],
+    yes: Annotated[bool, typer.Option("--yes", help="confirm replacing the current data")] = False,
+) -> None:
+    """Replace the database's content with a backup (stop servers first)."""
+    if not yes:
+        raise InvalidInput("restore replaces every row: add --yes to confirm")
+    from twinengine.storage.backup import restore as _restore
+
+    _restore(context_of(ctx).db, source=source)
+    console.print(f"restored from {source}")
 
 
 def main() -> None:
