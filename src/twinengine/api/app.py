@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     for hook in _STARTUP:
         hook(ctx)
 
+    _document_errors(app)
     import twinengine.web.auth  # noqa: F401  (login pages)
     from twinengine.web.views import mount_web
 
@@ -82,6 +83,44 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Declare the error shape for 4XX/5XX on every operation, so clients and fuzzers know it."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["Error"] = {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "details": {},
+                    },
+                }
+            },
+        }
+        ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        for path in schema.get("paths", {}).values():
+            for op in path.values():
+                responses = op.setdefault("responses", {})
+                # FastAPI's own 422 body is replaced by ours (see api/errors.py).
+                responses["422"] = {"description": "Invalid input", **ref}
+                responses.setdefault("4XX", {"description": "Client error", **ref})
+                responses.setdefault("5XX", {"description": "Backend unavailable", **ref})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def openapi_schema(settings: Settings | None = None) -> dict[str, Any]:

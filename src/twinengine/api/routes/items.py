@@ -31,7 +31,7 @@ def list_items(
     published_from: dt.date | None = None,
     published_to: dt.date | None = None,
     q: Annotated[str | None, Query(max_length=512, description="plain keyword filter")] = None,
-    limit: int = 20,
+    limit: Annotated[int, Query(ge=1, le=1000, description="page size (capped by settings)")] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> ItemPage:
     """Items newest first, filtered; pass ``next_cursor`` as ``cursor`` for the next page."""
