@@ -1,0 +1,1 @@
+"""The daily content drop: validate, dedupe, tag, index, publish, report."""

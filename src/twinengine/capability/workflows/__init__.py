@@ -1,0 +1,1 @@
+"""Durable workflows on DBOS: the runtime, run listings, the worker."""
