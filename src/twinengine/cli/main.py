@@ -221,6 +221,9 @@ app.add_typer(_keys.app, name="keys")
 from twinengine.cli import rank as _rank  # noqa: E402
 
 app.add_typer(_rank.app, name="rank")
+from twinengine.cli import exp as _exp  # noqa: E402
+
+app.add_typer(_exp.app, name="exp")
 
 
 @app.command()
