@@ -266,7 +266,7 @@ def report(ctx: AppContext, *, exp_id: str, until: dt.datetime | None = None) ->
     exp = get(ctx, exp_id=exp_id)
     if exp.started_at is None:
         raise Conflict(f"experiment {exp_id!r} has not started: nothing to report")
-    end = until or exp.stopped_at or _now()
+    end = store.utc(until) or exp.stopped_at or _now()
     requests = store.load_requests(ctx.db, exp_id, since=exp.started_at, until=end)
     outcomes = store.load_outcomes(ctx.db, exp_id, since=exp.started_at, until=end)
     pre = store.load_pre_period(
