@@ -211,6 +211,11 @@ def demo(
 
 # Engines' command groups: one line each (each module defines `app = typer.Typer(...)`).
 # --- engine commands ---
+from twinengine.cli import flow as _flow  # noqa: E402
+
+app.add_typer(_flow.app, name="flow")
+app.command("drop")(_flow.drop)
+app.command("worker")(_flow.worker)
 from twinengine.cli import search as _search  # noqa: E402
 
 app.add_typer(_search.index_app, name="index")
