@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     recs_half_life_days: float = Field(
         default=7.0, description="Half-life of the time decay in popular and affinity scores."
     )
+    recs_cf: str = Field(
+        default="ease", description="Collaborative filtering model for feeds: ease or als."
+    )
 
     # --- ranking (discovery/ranking) ---
     ranking_feature_refresh_s: float = Field(

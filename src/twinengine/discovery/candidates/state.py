@@ -1,0 +1,210 @@
+"""What the generators read, built in one pass over the catalog and the event log.
+
+Serving must answer in milliseconds, so everything is precomputed into numpy arrays over the
+catalog's items: decayed popularity, trend velocity, freshness, the user x item matrix, the
+session co-occurrence matrix, per-user histories and topic profiles, and a CF model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sqlalchemy import select
+
+from twinengine.catalog.models import item_languages, item_topics, items
+from twinengine.discovery.candidates.cf import AlsModel, EaseModel, fit_als, fit_ease
+from twinengine.discovery.events.models import events
+from twinengine.errors import ModelFitError
+from twinengine.storage import Database
+
+log = logging.getLogger(__name__)
+
+# A conversion says more than a click; dwell and impressions are not interactions here.
+WEIGHTS = {"click": 1.0, "conversion": 3.0}
+HISTORY = 50  # most recent interactions per user kept for serving
+
+
+@dataclass
+class History:
+    """One user's recent interactions, newest first."""
+
+    rows: np.ndarray
+    weights: np.ndarray
+    ts: np.ndarray
+    converted: set[int]
+
+
+@dataclass
+class RecState:
+    """Arrays over the catalog (row n is ``ids[n]``) plus behaviour aggregates."""
+
+    built_at: dt.datetime
+    ids: list[str]
+    row_of: dict[str, int]
+    media: np.ndarray
+    languages: list[frozenset[str]]
+    item_topics: sp.csr_matrix  # items x topics, 1 where linked
+    topic_ids: list[str]
+    popular: np.ndarray
+    trending: np.ndarray
+    fresh: np.ndarray
+    cooc: sp.csr_matrix  # items x items, cosine of session co-occurrence
+    histories: dict[str, History]
+    user_rows: dict[str, int]
+    X: sp.csr_matrix  # users x items, summed interaction weights
+    cf: EaseModel | AlsModel | None = None
+    cf_kind: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        """Items in the catalog."""
+        return len(self.ids)
+
+    def topic_cols(self, topic_ids: list[str]) -> list[int]:
+        """Column numbers of known topic ids."""
+        index = {t: n for n, t in enumerate(self.topic_ids)}
+        return [index[t] for t in topic_ids if t in index]
+
+
+def _epoch(ts: Any) -> float:
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=dt.UTC)
+    return ts.timestamp()
+
+
+def build_state(
+    db: Database,
+    *,
+    now: dt.datetime,
+    half_life_days: float = 7.0,
+    cf: str = "ease",
+    history_days: float = 90.0,
+) -> RecState:
+    """Read the catalog and the last ``history_days`` of clicks and conversions as of ``now``."""
+    with db.read() as conn:
+        item_rows = conn.execute(
+            select(items.c.id, items.c.media, items.c.published).order_by(items.c.id)
+        ).all()
+        lang_rows = conn.execute(select(item_languages.c.item_id, item_languages.c.lang)).all()
+        link_rows = conn.execute(
+            select(item_topics.c.item_id, item_topics.c.topic_id).distinct()
+        ).all()
+        since = now - dt.timedelta(days=history_days)
+        ev_rows = conn.execute(
+            select(events.c.user_key, events.c.item_id, events.c.type, events.c.ts)
+            .where(events.c.type.in_(list(WEIGHTS)), events.c.ts >= since, events.c.ts <= now)
+            .order_by(events.c.ts)
+        ).all()
+    ids = [r[0] for r in item_rows]
+    row_of = {i: n for n, i in enumerate(ids)}
+    n = len(ids)
+    media = np.array([r[1] for r in item_rows], dtype=object)
+    langs: list[set[str]] = [set() for _ in range(n)]
+    for item_id, lang in lang_rows:
+        if item_id in row_of:
+            langs[row_of[item_id]].add(lang)
+    topic_ids = sorted({t for _, t in link_rows})
+    t_index = {t: k for k, t in enumerate(topic_ids)}
+    pairs = [(row_of[i], t_index[t]) for i, t in link_rows if i in row_of]
+    it = sp.csr_matrix(
+        (np.ones(len(pairs)), ([p[0] for p in pairs], [p[1] for p in pairs])),
+        shape=(n, max(1, len(topic_ids))),
+    )
+    now_s = now.timestamp()
+    # Freshness: published date, halving every 30 days; undated items count as old.
+    pub = np.array(
+        [(now.date() - r[2]).days if r[2] is not None else 3650 for r in item_rows],
+        dtype=np.float64,
+    )
+    fresh = 0.5 ** (np.clip(pub, 0, None) / 30.0)
+
+    # Interactions as arrays.
+    ev = [(u, row_of[i], WEIGHTS[t], _epoch(ts), t) for u, i, t, ts in ev_rows if i in row_of]
+    users = sorted({e[0] for e in ev})
+    user_rows = {u: k for k, u in enumerate(users)}
+    if ev:
+        u_idx = np.array([user_rows[e[0]] for e in ev])
+        i_idx = np.array([e[1] for e in ev])
+        w = np.array([e[2] for e in ev])
+        ts = np.array([e[3] for e in ev])
+    else:
+        u_idx = i_idx = np.zeros(0, dtype=np.int64)
+        w = ts = np.zeros(0)
+    age_days = (now_s - ts) / 86400.0
+    decay = 0.5 ** (age_days / half_life_days)
+    popular = np.bincount(i_idx, weights=w * decay, minlength=n).astype(np.float64)
+    # Trending: the last day against the daily mean of the six days before it.
+    recent = np.bincount(i_idx, weights=w * (age_days <= 1.0), minlength=n)
+    base = np.bincount(i_idx, weights=w * ((age_days > 1.0) & (age_days <= 7.0)), minlength=n) / 6
+    trending = np.where(recent > 0, (recent - base) / np.sqrt(base + 1.0), 0.0)
+    trending = np.clip(trending, 0.0, None)
+    X = sp.csr_matrix((w, (u_idx, i_idx)), shape=(len(users), n))
+    X.data = np.minimum(X.data, 5.0)  # a few enthusiastic repeats must not swamp the rest
+
+    # Session co-occurrence: a session is one user's interactions on one UTC day.
+    sess_key = {}
+    s_idx = np.array(
+        [sess_key.setdefault((e[0], int(e[3] // 86400)), len(sess_key)) for e in ev], dtype=np.int64
+    )
+    S = sp.csr_matrix((np.ones(len(ev)), (s_idx, i_idx)), shape=(len(sess_key), n))
+    S.data[:] = 1.0
+    S.sum_duplicates()
+    S.data[:] = 1.0
+    C = (S.T @ S).tocsr()
+    diag = C.diagonal()
+    C.setdiag(0)
+    C.eliminate_zeros()
+    norm = np.sqrt(np.maximum(diag, 1.0))
+    C = sp.csr_matrix(sp.diags(1.0 / norm) @ C @ sp.diags(1.0 / norm))
+
+    histories: dict[str, History] = {}
+    order = np.argsort(-ts, kind="stable") if len(ts) else np.zeros(0, dtype=np.int64)
+    by_user: dict[int, list[int]] = {}
+    for k in order:
+        by_user.setdefault(int(u_idx[k]), []).append(int(k))
+    for u, ks in by_user.items():
+        conv = {int(i_idx[k]) for k in ks if ev[k][4] == "conversion"}
+        ks = ks[:HISTORY]
+        histories[users[u]] = History(
+            rows=i_idx[ks], weights=w[ks] * decay[ks], ts=ts[ks], converted=conv
+        )
+
+    state = RecState(
+        built_at=now,
+        ids=ids,
+        row_of=row_of,
+        media=media,
+        languages=[frozenset(s) for s in langs],
+        item_topics=it,
+        topic_ids=topic_ids,
+        popular=popular,
+        trending=trending,
+        fresh=fresh,
+        cooc=C,
+        histories=histories,
+        user_rows=user_rows,
+        X=X,
+    )
+    if X.nnz >= 20:
+        try:
+            if cf == "als":
+                state.cf = fit_als(X)
+            else:
+                state.cf = fit_ease(X, lam=_ease_lambda(X))
+            state.cf_kind = cf
+        except ModelFitError:
+            log.warning("collaborative filtering model could not be fitted; serving without it")
+    return state
+
+
+def _ease_lambda(X: sp.csr_matrix) -> float:
+    # EASE's regulariser scales with the interaction counts on the Gram diagonal.
+    per_item = X.nnz / max(1, X.shape[1])
+    return float(max(10.0, min(500.0, 50.0 * math.sqrt(per_item + 1.0))))
