@@ -1,0 +1,1 @@
+"""The prompt assistant: understand a brief, retrieve catalog prompts, compose a new one."""

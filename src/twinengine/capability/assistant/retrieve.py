@@ -1,0 +1,157 @@
+"""Retrieve source prompts: hybrid search, topic filters and boosts, related alternatives.
+
+The search engine's hybrid index (BM25 + embeddings) ranks the catalog for the brief's query;
+a second search restricted to the brief's main topic pulls in prompts tagged with it, and
+topic overlap and the visitor's language re-rank the union. Without a built index (a fresh
+install) it falls back to the catalog's word filter so the assistant still answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+from twinengine.capability.assistant.guard import injected_segments
+from twinengine.capability.assistant.schemas import Understanding
+from twinengine.catalog import service as catalog
+from twinengine.catalog.schemas import ItemPublic
+from twinengine.context import AppContext
+from twinengine.errors import AppError, BackendUnavailable, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+
+POOL = 40  # candidates read from search before re-ranking
+TOPIC_BOOST = 0.08  # per understood topic the item carries
+FACET_WEIGHT = {"deliverable": 2.0, "style": 1.5, "video": 1.5, "subject": 1.0}
+LANGUAGE_BOOST = 0.05
+_WORD = re.compile(r"\w{3,}", re.UNICODE)
+
+
+@dataclass
+class Candidate:
+    """A retrieved catalog prompt with its score and why it ranked."""
+
+    item: ItemPublic
+    score: float
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Retrieved:
+    """What retrieval found: sources to compose from, alternatives, and what it left out."""
+
+    sources: list[Candidate]
+    alternatives: list[Candidate]
+    flagged: dict[str, list[str]]  # item id -> injected segments (left out)
+    backend: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def _search(ctx: AppContext, q: str, *, topics: tuple[str, ...] = (), media: str | None = None,
+            k: int = POOL) -> list[tuple[ItemPublic, float]]:
+    from twinengine.discovery.index import service as index
+
+    flt = catalog.make_filter(topics=topics, media=media)
+    res = index.search(ctx, q=q[: ctx.settings.max_query_chars], flt=flt, k=k, mode="hybrid")
+    return [(h.item, float(h.score)) for h in res.hits]
+
+
+def _fallback_search(ctx: AppContext, q: str, *, media: str | None) -> list[tuple[ItemPublic, float]]:
+    """No index: count which query words each item holds (the catalog's LIKE filter)."""
+    words = [w for w in dict.fromkeys(_WORD.findall(q.lower()))][:6]
+    hits: dict[str, tuple[ItemPublic, float]] = {}
+    for w in words:
+        page = catalog.list_items(ctx.db, flt=catalog.make_filter(q=w, media=media), limit=50,
+                                  with_count=False)
+        for item in page.data:
+            prev = hits.get(item.id)
+            hits[item.id] = (item, (prev[1] if prev else 0.0) + 1.0 / len(words))
+    return sorted(hits.values(), key=lambda p: -p[1])[:POOL]
+
+
+def _text(item: ItemPublic) -> str:
+    return f"{item.title}. {item.description}\n{item.body}"
+
+
+def retrieve(
+    ctx: AppContext,
+    u: Understanding,
+    *,
+    k: int = 3,
+    k_alternatives: int = 6,
+    remix: ItemPublic | None = None,
+) -> Retrieved:
+    """Top ``k`` sources for the brief (the remixed prompt first), plus alternatives."""
+    warnings: list[str] = []
+    backend = "hybrid"
+    keyword_topics = [t for t in u.topics if t.via in ("keyword", "model")]
+    main_topic = next((t.id for t in keyword_topics if t.facet in ("deliverable", "style")), None)
+    query = u.query or (remix.title if remix else "")
+    ranked: dict[str, Candidate] = {}
+    try:
+        base = _search(ctx, query, media=u.media) if query else []
+        extra = _search(ctx, query, topics=(main_topic,), media=u.media, k=20) if main_topic else []
+    except BackendUnavailable:
+        backend = "catalog-words"
+        warnings.append("search index not built: ranked by word matches (run `twinengine index build`)")
+        base, extra = _fallback_search(ctx, query, media=u.media), []
+    except InvalidInput:
+        base, extra = [], []
+    for item, score in [*base, *extra]:
+        if item.id in ranked:
+            ranked[item.id].score = max(ranked[item.id].score, score)
+            continue
+        ranked[item.id] = Candidate(item=item, score=score, reasons=["search"])
+    facet_of = {t.id: t.facet for t in u.topics}
+    for cand in ranked.values():
+        carried = {link.topic_id for link in cand.item.topics}
+        for tid in carried & set(facet_of):
+            cand.score += TOPIC_BOOST * FACET_WEIGHT.get(facet_of[tid], 0.5)
+            cand.reasons.append(f"topic:{tid}")
+        if u.language != "en" and u.language in cand.item.languages:
+            cand.score += LANGUAGE_BOOST
+            cand.reasons.append(f"language:{u.language}")
+    ordered = sorted(ranked.values(), key=lambda c: -c.score)
+    if remix is not None:
+        ordered = [Candidate(item=remix, score=1.0, reasons=["remix"])] + [
+            c for c in ordered if c.item.id != remix.id
+        ]
+    flagged: dict[str, list[str]] = {}
+    clean: list[Candidate] = []
+    for cand in ordered:
+        segments = injected_segments(_text(cand.item))
+        if segments:
+            flagged[cand.item.id] = segments
+            continue
+        clean.append(cand)
+    if flagged:
+        warnings.append(
+            f"{len(flagged)} catalog prompt(s) held instructions to the model and were left out"
+        )
+    sources = clean[:k]
+    alternatives = clean[k : k + k_alternatives]
+    if sources and backend == "hybrid" and len(alternatives) < k_alternatives:
+        alternatives += _similar(ctx, sources[0].item.id, {c.item.id for c in clean[: k + len(alternatives)]},
+                                 k_alternatives - len(alternatives), flagged)
+    return Retrieved(sources=sources, alternatives=alternatives, flagged=flagged, backend=backend,
+                     warnings=warnings)
+
+
+def _similar(ctx: AppContext, item_id: str, seen: set[str], n: int,
+             flagged: dict[str, list[str]]) -> list[Candidate]:
+    from twinengine.discovery.index import service as index
+
+    try:
+        hits = index.similar(ctx, item_id=item_id, k=min(ctx.settings.max_page_size, n + len(seen)))
+    except (NotFound, AppError) as exc:
+        log.debug("similar(%s) unavailable: %s", item_id, exc)
+        return []
+    out = []
+    for h in hits:
+        if h.id in seen or h.id in flagged or injected_segments(_text(h.item)):
+            continue
+        out.append(Candidate(item=h.item, score=float(h.score), reasons=["similar"]))
+        if len(out) >= n:
+            break
+    return out
