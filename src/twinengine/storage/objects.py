@@ -69,7 +69,7 @@ class ObjectStore(ABC):
             return False
         return True
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook: most backends hold nothing)
         """Release connections (nothing to do for most backends)."""
 
 
@@ -147,6 +147,7 @@ class S3ObjectStore(ObjectStore):
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url or None
         self.public_url = (public_url or "").rstrip("/") or None
+        self.page_size = 1000  # keys per LIST request (S3's maximum)
         self._client = boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,
@@ -208,14 +209,15 @@ class S3ObjectStore(ObjectStore):
 
     def list(self, prefix: str = "") -> list[str]:
         """Keys under ``prefix``, following continuation tokens."""
-        full = self._full(prefix) if prefix else (self.prefix + "/" if self.prefix else "")
-        if prefix.endswith("/") and not full.endswith("/"):
-            full += "/"
+        if ".." in prefix.split("/") or prefix.startswith("/"):
+            raise InvalidInput(f"bad object prefix {prefix!r}")
+        full = f"{self.prefix}/{prefix}" if self.prefix else prefix
         keys: list[str] = []
         token: str | None = None
         strip = len(self.prefix) + 1 if self.prefix else 0
         while True:
-            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": full}
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": full,
+                                      "MaxKeys": self.page_size}
             if token:
                 kwargs["ContinuationToken"] = token
             resp = self._call("list", self._client.list_objects_v2, **kwargs)
