@@ -50,6 +50,8 @@ class Embedder:
     _model: Any = field(repr=False)
     _cache: OrderedDict[str, np.ndarray] = field(default_factory=OrderedDict, repr=False)
     _cache_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _fast: Any = field(default=None, repr=False)
+    _fast_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Embed ``texts``; returns an (n, dim) float32 array with L2-normalised rows."""
@@ -69,20 +71,65 @@ class Embedder:
             )
         return np.ascontiguousarray(out, dtype=np.float32)
 
-    def encode_query(self, text: str) -> np.ndarray:
-        """Embed one query (1-D float32), memoised because users repeat queries a lot."""
-        with self._cache_lock:
-            hit = self._cache.get(text)
-            if hit is not None:
-                self._cache.move_to_end(text)
-                return hit
-        vec = self.encode([text], batch_size=1)[0]
+    def encode_query(self, text: str, *, cache: bool = True) -> np.ndarray:
+        """Embed one short query (1-D float32, unit length) for interactive search.
+
+        Runs an int8 dynamically-quantised copy of the encoder on one thread: ~4 ms instead of
+        ~12 ms per query on this CPU, cosine ~0.96 to the float32 vector, and on SciFact the
+        retrieval quality is measured in ``bench/search.py`` (``ndcg10_dense_int8_query``).
+        Results are memoised because users repeat queries; ``cache=False`` bypasses that.
+        """
+        if cache:
+            with self._cache_lock:
+                hit = self._cache.get(text)
+                if hit is not None:
+                    self._cache.move_to_end(text)
+                    return hit
+        vec = self._encode_fast(text)
+        if not cache:
+            return vec
         vec.setflags(write=False)
         with self._cache_lock:
             self._cache[text] = vec
             if len(self._cache) > _QUERY_CACHE_SIZE:
                 self._cache.popitem(last=False)
         return vec
+
+    def _encode_fast(self, text: str) -> np.ndarray:
+        import torch
+
+        with self._fast_lock:
+            if self._fast is None:
+                self._fast = _quantised(self._model)
+            tokenizer, encoder, max_len = self._fast
+            enc = tokenizer([text], return_tensors="pt", truncation=True, max_length=max_len)
+            before = torch.get_num_threads()
+            # One thread: a single short query gains nothing from a second core, and the
+            # server runs several queries at once.
+            torch.set_num_threads(1)
+            try:
+                with torch.inference_mode():
+                    hidden = encoder(**enc).last_hidden_state
+            finally:
+                torch.set_num_threads(before)
+        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        vec = torch.nn.functional.normalize(pooled, dim=-1)[0].numpy().astype(np.float32)
+        return vec
+
+
+def _quantised(model: Any) -> tuple[Any, Any, int]:
+    """(tokenizer, int8 encoder, max length) for a mean-pooling sentence-transformers model."""
+    import copy
+    import warnings
+
+    import torch
+
+    encoder = copy.deepcopy(model[0].auto_model).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao deprecation notices, not actionable here
+        q = torch.ao.quantization.quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
+    return model.tokenizer, q, int(model.max_seq_length or 256)
 
 
 def packaged_model_path() -> Path:

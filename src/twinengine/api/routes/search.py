@@ -1,0 +1,67 @@
+"""Search and related items: ``GET /v1/search``, ``GET /v1/items/{id}/similar``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from twinengine.api.deps import ContextDep
+from twinengine.catalog import service as catalog
+from twinengine.discovery.index import service
+from twinengine.discovery.index.schemas import IndexStatus, SearchHit, SearchResults
+
+router = APIRouter(tags=["search"])
+
+TopicQ = Annotated[list[str], Query(max_length=10, description="topic ids; an item must carry all")]
+Lang = Annotated[str | None, Query(max_length=16)]
+Short = Annotated[str | None, Query(max_length=200)]
+MediaQ = Annotated[Literal["image", "video", "audio", "text"] | None, Query()]
+
+
+@router.get("/search", response_model=SearchResults)
+def search(
+    ctx: ContextDep,
+    q: Annotated[str, Query(min_length=1, max_length=512, description="the query")],
+    mode: Annotated[Literal["lexical", "dense", "hybrid"], Query()] = "hybrid",
+    k: Annotated[int, Query(description="results per page")] = 10,
+    offset: Annotated[int, Query(description="results to skip (pagination)")] = 0,
+    topic: TopicQ = [],  # noqa: B006 - FastAPI copies query defaults
+    language: Lang = None,
+    collection: Short = None,
+    media: MediaQ = None,
+    published_from: dt.date | None = None,
+    published_to: dt.date | None = None,
+) -> SearchResults:
+    """Ranked items for ``q`` within the filters, with facet counts and highlighted snippets."""
+    flt = catalog.make_filter(
+        topics=topic,
+        language=language,
+        collection=collection,
+        media=media,
+        published_from=published_from,
+        published_to=published_to,
+    )
+    return service.search(ctx, q=q, flt=flt, k=k, offset=offset, mode=mode)
+
+
+@router.get("/items/{item_id}/similar", response_model=list[SearchHit])
+def similar(
+    ctx: ContextDep,
+    item_id: Annotated[str, Path(min_length=1, max_length=128)],
+    k: int = 10,
+    topic: TopicQ = [],  # noqa: B006
+    language: Lang = None,
+    collection: Short = None,
+    media: MediaQ = None,
+) -> list[SearchHit]:
+    """Items most like this one (dense neighbours fused with its distinctive words)."""
+    flt = catalog.make_filter(topics=topic, language=language, collection=collection, media=media)
+    return service.similar(ctx, item_id=item_id, k=k, flt=flt)
+
+
+@router.get("/search/index", response_model=IndexStatus)
+def index_status(ctx: ContextDep) -> IndexStatus:
+    """What the search index holds."""
+    return service.index_status(ctx)
