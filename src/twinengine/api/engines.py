@@ -6,5 +6,6 @@ One line an engine; an engine whose optional dependencies are missing logs why a
 import twinengine.api.routes.events  # noqa: E402,F401  (events: POST /v1/events)
 import twinengine.api.routes.recs  # noqa: E402,F401  (recommendations: /v1/feed, related, trending)
 import twinengine.api.routes.ranking  # noqa: E402,F401  (ranking: /v1/ranking/...)
+import twinengine.discovery.index.plugin  # noqa: E402,F401  (search: /v1/search, similar)
 import twinengine.api.routes.experiments  # noqa: E402,F401  (experiments: /v1/experiments)
 import twinengine.api.routes.assistant  # noqa: E402,F401  (assistant: /v1/assistant)

@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from twinengine import __version__
 from twinengine.catalog import service
-from twinengine.catalog.schemas import ItemPublic
+from twinengine.catalog.schemas import ItemPage, ItemPublic
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))  # autoescape on for .html
@@ -83,8 +83,12 @@ def gallery(
     ctx = request.app.state.context
     db = ctx.db
     flt = service.make_filter(topics=topic, language=language, collection=collection, media=media, q=q)
-    page = service.list_items(db, flt=flt, limit=24, cursor=cursor)
-    counts = service.facet_counts(db, flt=flt)
+    found = _search(ctx, flt, cursor) if flt.q else None  # ranked search when there is a query
+    if found is not None:
+        page, counts = found
+    else:
+        page = service.list_items(db, flt=flt, limit=24, cursor=cursor)
+        counts = service.facet_counts(db, flt=flt)
     facets = service.list_facets(db)
     topic_counts = {c.value: c.count for c in counts.topics}
     topic_names = {t.id: t.name for f in facets for t in f.topics}
@@ -104,6 +108,25 @@ def gallery(
             "next_url": _query(params, cursor=page.next_cursor) if page.next_cursor else None,
         },
     )
+
+
+def _search(ctx: Any, flt: Any, cursor: str | None) -> tuple[ItemPage, Any] | None:
+    """Search results as a gallery page (cursor = offset), or None to fall back to listing."""
+    from twinengine.discovery.index import service as search_service
+    from twinengine.errors import BackendUnavailable
+
+    offset = int(cursor) if cursor and cursor.isdigit() else 0
+    try:
+        res = search_service.search(ctx, q=flt.q, flt=flt, k=24, offset=min(offset, 1000))
+    except BackendUnavailable:  # no search index yet: the keyword filter still works
+        return None
+    more = res.offset + res.k < min(res.total, search_service.MAX_OFFSET)
+    page = ItemPage(
+        data=[h.item for h in res.hits],
+        count=res.total,
+        next_cursor=str(res.offset + res.k) if more else None,
+    )
+    return page, res.facets
 
 
 @router.get("/p/{item_id}", response_class=HTMLResponse)
