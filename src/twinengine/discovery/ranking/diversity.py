@@ -112,7 +112,7 @@ def _greedy(rel: np.ndarray, alive: np.ndarray, k: int, rules: Rules,
             cap_count[topic] = cap_count.get(topic, 0) + 1
         order.append(pick)
         if lam < 1.0:
-            np.maximum(max_sim, unit @ unit[pick], out=max_sim)
+            np.maximum(max_sim, (unit * unit[pick]).sum(axis=1), out=max_sim)  # no BLAS: tiny
     return order
 
 

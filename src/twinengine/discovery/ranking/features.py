@@ -305,11 +305,13 @@ class FeatureState:
             X[:, COL["emb_sim"]] = 0.0
             X[:, COL["lang_match"]] = 0.5
         else:
+            # Row-wise products, not ``@``: a BLAS call on a 200-row matrix costs more in thread
+            # hand-off than the arithmetic, and stalls badly when the CPU is busy.
             mass = float(user.topics.sum())
-            X[:, COL["topic_match"]] = (self.catalog.topics[idx] @ user.topics) / max(mass, 1e-9)
-            norm = float(np.linalg.norm(user.vec))
-            X[:, COL["emb_sim"]] = (self.catalog.vectors[idx] @ user.vec) / max(norm, 1e-9)
-            X[:, COL["lang_match"]] = (self.catalog.langs[idx] @ user.langs) / user.clicks
+            X[:, COL["topic_match"]] = _dot(self.catalog.topics[idx], user.topics) / max(mass, 1e-9)
+            norm = float(np.sqrt((user.vec * user.vec).sum()))
+            X[:, COL["emb_sim"]] = _dot(self.catalog.vectors[idx], user.vec) / max(norm, 1e-9)
+            X[:, COL["lang_match"]] = _dot(self.catalog.langs[idx], user.langs) / user.clicks
         X[:, COL["user_clicks"]] = math.log1p(user.clicks) if user else 0.0
         X[:, COL["user_impr"]] = math.log1p(user.impressions) if user else 0.0
         X[:, COL["surface"]] = surface_code(surface)
@@ -324,6 +326,10 @@ class FeatureState:
             for k in np.flatnonzero(out < 0):
                 out[k] = self._idx(item_ids[k])
         return out
+
+
+def _dot(rows: np.ndarray, vec: np.ndarray) -> np.ndarray:
+    return (rows * vec).sum(axis=1)
 
 
 def surface_code(surface: str | None) -> float:
