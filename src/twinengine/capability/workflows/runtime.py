@@ -132,7 +132,7 @@ def dbos_config(settings: Settings) -> DBOSConfig:
         "application_version": __version__,
         "executor_id": settings.workflow_executor_id,
         "log_level": "WARNING",
-        "scheduler_polling_interval_sec": 5.0,
+        "scheduler_polling_interval_sec": settings.workflow_poll_s,
         "notification_listener_polling_interval_sec": 0.2,
     }
     if not url.startswith("sqlite"):
