@@ -94,11 +94,21 @@ def run_stage(ctx: AppContext, run: Run, stage: str) -> dict[str, Any]:
     stages = run.path("stages")
     stages.mkdir(exist_ok=True)
     (stages / f"{stage}.attempts").write_text(str(run.attempts(stage) + 1))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     summary = _STAGE_FUNCS[stage](ctx, run)
     summary["seconds"] = round(time.perf_counter() - t0, 3)
+    # CPU time (this process + finished child processes): unlike wall time it does not grow
+    # when other work competes for the cores, so the report can estimate an uncontended RTF.
+    summary["cpu_seconds"] = round(_cpu_seconds() - c0, 3)
     dump_json(stages / f"{stage}.json", summary)
     return summary
+
+
+def _cpu_seconds() -> float:
+    import resource
+
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + kids.ru_utime + kids.ru_stime
 
 
 def run_all(ctx: AppContext, run: Run, *, progress: Progress | None = None) -> dict[str, Any]:
@@ -169,6 +179,27 @@ _CALIBRATION = {
 }
 
 
+def _calibrate(ctx: AppContext, synth: Synthesizer, target: str, candidates: list[str], enc: Any
+               ) -> tuple[dict[str, np.ndarray], dict[str, VoiceProfile]]:
+    """Embedding and profile of each candidate TTS voice, cached per machine (they depend only
+    on the TTS backend, voice and encoder)."""
+    from twinengine.capability.dubbing.voice import voice_profile
+
+    s = ctx.settings
+    cache = s.home / "models" / f"dub-voices-{s.dub_tts}-{s.dub_speaker_encoder}-{target}.json"
+    known = json.loads(cache.read_text()) if cache.exists() else {}
+    text = _CALIBRATION.get(target, _CALIBRATION["en"])
+    for v in candidates:
+        if v not in known:
+            sample = timing.trim(synth.synthesize(text, lang=target, voice=v))
+            known[v] = {"emb": enc.embed(sample, SR).tolist(),
+                        "profile": voice_profile(sample, SR).to_dict()}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    dump_json(cache, known)
+    return ({v: np.asarray(known[v]["emb"]) for v in candidates},
+            {v: VoiceProfile(**known[v]["profile"]) for v in candidates})
+
+
 def _speakers(ctx: AppContext, run: Run) -> dict[str, Any]:
     """Cluster line embeddings into speakers; pick one TTS voice per speaker (the closest
     candidate voice when voice matching is on, else the default order) and profile both."""
@@ -187,11 +218,7 @@ def _speakers(ctx: AppContext, run: Run) -> dict[str, Any]:
     voice_embs: dict[str, np.ndarray] = {}
     voice_profiles: dict[str, VoiceProfile] = {}
     if run.request.get("voice_match"):
-        text = _CALIBRATION.get(target, _CALIBRATION["en"])
-        for v in candidates:
-            sample = timing.trim(synth.synthesize(text, lang=target, voice=v))
-            voice_embs[v] = enc.embed(sample, SR)
-            voice_profiles[v] = voice_profile(sample, SR)
+        voice_embs, voice_profiles = _calibrate(ctx, synth, target, candidates, enc)
     used: set[str] = set()
     for k in sorted(set(labels)):
         own = np.concatenate([c for c, lab in zip(clips, labels, strict=True) if lab == k])

@@ -45,7 +45,9 @@ def quality_report(ctx: AppContext, run: Run) -> dict[str, Any]:
     """Measure the finished dub and write ``quality.json``."""
     import time
 
-    t0 = time.perf_counter()
+    from twinengine.capability.dubbing.pipeline import _cpu_seconds
+
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     rows = run.load("translation.json")["lines"]
     dub, _ = read_wav(run.path("dub.wav"))
     duration = run.marker("probe")["duration"]  # type: ignore[index]
@@ -72,10 +74,21 @@ def quality_report(ctx: AppContext, run: Run) -> dict[str, Any]:
         hyp = " ".join(s.text for s in segs)
         report["wer"] = round(wer(" ".join(r["target"] for r in rows), hyp), 4)
         report["round_trip_text"] = hyp
-    stage_s = sum((run.marker(s) or {}).get("seconds", 0.0) for s in _stages_before(run))
-    total = stage_s + (time.perf_counter() - t0)
+    from twinengine.capability.dubbing.pipeline import _cpu_seconds
+
+    before = [run.marker(s) or {} for s in _stages_before(run)]
+    dub_s = sum(m.get("seconds", 0.0) for m in before)
+    dub_cpu = sum(m.get("cpu_seconds", 0.0) for m in before)
+    total = dub_s + (time.perf_counter() - t0)
+    cores = ctx.settings.dub_threads
+    # rtf: the whole run's wall time (stages + this report) over the video's length;
+    # rtf_dub leaves out this report's own measuring (a second ASR pass and embeddings);
+    # rtf_cpu: CPU seconds over (length x dub_threads cores): the RTF on idle cores.
     report["processing_s"] = round(total, 2)
     report["rtf"] = round(total / duration, 4) if duration else None
+    report["rtf_dub"] = round(dub_s / duration, 4) if duration else None
+    report["cpu_s"] = round(dub_cpu + (_cpu_seconds() - c0), 2)
+    report["rtf_cpu"] = round(report["cpu_s"] / (duration * cores), 4) if duration else None
     dump_json(run.path("quality.json"), report)
     return {k: v for k, v in report.items() if k not in ("drift", "round_trip_text")}
 
