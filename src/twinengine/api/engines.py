@@ -9,3 +9,4 @@ import twinengine.api.routes.ranking  # noqa: E402,F401  (ranking: /v1/ranking/.
 import twinengine.discovery.index.plugin  # noqa: E402,F401  (search: /v1/search, similar)
 import twinengine.api.routes.experiments  # noqa: E402,F401  (experiments: /v1/experiments)
 import twinengine.api.routes.assistant  # noqa: E402,F401  (assistant: /v1/assistant)
+import twinengine.api.routes.dubbing  # noqa: E402,F401  (dubbing: /v1/dubbing/runs, /dub page)

@@ -229,6 +229,10 @@ app.add_typer(_rank.app, name="rank")
 from twinengine.cli import exp as _exp  # noqa: E402
 
 app.add_typer(_exp.app, name="exp")
+from twinengine.cli import dub as _dub  # noqa: E402
+
+app.command("dub")(_dub.dub)
+app.add_typer(_dub.app, name="dubs")
 
 
 @app.command()
