@@ -102,8 +102,9 @@ def stage_input(run_id: str, source: str, collection: str | None, licence: str |
             parsed = catalog_ingest.parse_file(parse_path)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc
-        rows += len(parsed.items) + len(parsed.errors)
-        rejected += len(parsed.errors)
+        bad_lines = {e.line for e in parsed.errors}  # one row may fail on several fields
+        rows += len(parsed.items) + len(bad_lines)
+        rejected += len(bad_lines)
         errors.extend(
             {"file": str(path), "line": e.line, "field": e.field, "reason": e.message}
             for e in parsed.errors[:MAX_ERRORS_KEPT]
