@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Required
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
+from typing_extensions import TypedDict
 
 EventType = Literal["impression", "click", "conversion", "dwell"]
 Surface = Literal["search", "feed", "related", "topic", "trending", "assistant", "other"]
@@ -46,24 +54,9 @@ class EventIn(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> EventIn:
-        if not self.user_id and not self.session_id:
-            raise ValueError("user_id or session_id is required")
-        if self.type == "impression":
-            if not self.slate:
-                raise ValueError("an impression needs a non-empty slate")
-            if any(not s or len(s) > 128 for s in self.slate):
-                raise ValueError("slate item ids must be 1-128 characters")
-        else:
-            if not self.item_id:
-                raise ValueError(f"a {self.type} event needs item_id")
-            if self.slate is not None:
-                raise ValueError(f"a {self.type} event carries no slate")
-        if self.type == "conversion" and self.kind is None:
-            raise ValueError("a conversion needs kind: copy | generate | save | share")
-        if self.type != "conversion" and self.kind is not None:
-            raise ValueError("kind is only for conversions")
-        if self.type == "dwell" and (self.value is None or self.value < 0):
-            raise ValueError("a dwell event needs value: milliseconds >= 0")
+        problem = check_event(self.__dict__)
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
@@ -80,7 +73,72 @@ class EventBatch(BaseModel):
     events: list[EventIn] = Field(min_length=1)
 
 
-EVENT_BATCH = TypeAdapter(EventBatch)
+def check_event(e: dict[str, Any]) -> str | None:
+    """The cross-field rules an event must meet; the first one broken, or None."""
+    typ = e["type"]
+    if not e.get("user_id") and not e.get("session_id"):
+        return "user_id or session_id is required"
+    if typ == "impression":
+        slate = e.get("slate")
+        if not slate:
+            return "an impression needs a non-empty slate"
+        for s in slate:
+            if not s or len(s) > 128:
+                return "slate item ids must be 1-128 characters"
+    else:
+        if not e.get("item_id"):
+            return f"a {typ} event needs item_id"
+        if e.get("slate") is not None:
+            return f"a {typ} event carries no slate"
+    kind = e.get("kind")
+    if typ == "conversion":
+        if kind is None:
+            return "a conversion needs kind: copy | generate | save | share"
+    elif kind is not None:
+        return "kind is only for conversions"
+    if typ == "dwell":
+        value = e.get("value")
+        if value is None or value < 0:
+            return "a dwell event needs value: milliseconds >= 0"
+    return None
+
+
+# The ingest hot path validates into plain dicts (no model objects): same rules as EventIn.
+_Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_ID)]
+_Str128 = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class EventDict(TypedDict, total=False):
+    """``EventIn`` as a dict, for fast validation of large batches."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    event_id: Required[_Id]
+    type: Required[EventType]
+    ts: dt.datetime | None
+    user_id: _Str128 | None
+    session_id: _Str128 | None
+    request_id: Annotated[str, StringConstraints(max_length=64)] | None
+    surface: Surface | None
+    item_id: _Str128 | None
+    position: Annotated[int, Field(ge=1, le=10_000)] | None
+    slate: Annotated[list[str], Field(max_length=MAX_SLATE)] | None
+    experiments: Annotated[dict[str, str], Field(max_length=50)] | None
+    kind: ConversionKind | None
+    value: Annotated[float, Field(allow_inf_nan=False)] | None
+    attributes: dict[str, Any] | None
+
+
+class BatchDict(TypedDict):
+    """``EventBatch`` as a dict."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    events: Annotated[list[EventDict], Field(min_length=1)]
+
+
+EVENT_BATCH = TypeAdapter(BatchDict)
+EVENT_DICTS = TypeAdapter(list[EventDict])
 
 
 class IngestResult(BaseModel):

@@ -16,18 +16,24 @@ from pydantic import ValidationError
 
 from twinengine.context import AppContext
 from twinengine.discovery.events import store
-from twinengine.discovery.events.schemas import EVENT_BATCH, EventIn, IngestResult
+from twinengine.discovery.events.schemas import (
+    EVENT_BATCH,
+    EVENT_DICTS,
+    EventIn,
+    IngestResult,
+    check_event,
+)
 from twinengine.errors import InvalidInput, PayloadTooLarge
 
 log = logging.getLogger(__name__)
 
-# Called after each committed batch with its new event rows (caches, online counters).
+# Called after each committed batch with the batch's validated event dicts (caches, counters).
 EventListener = Callable[[list[dict[str, Any]]], None]
 _LISTENERS: list[EventListener] = []
 
 
 def add_listener(listener: EventListener) -> None:
-    """Call ``listener(rows)`` after every committed batch with the newly stored rows."""
+    """Call ``listener(events)`` after every committed batch with its (validated) events."""
     if listener not in _LISTENERS:
         _LISTENERS.append(listener)
 
@@ -38,48 +44,58 @@ def remove_listener(listener: EventListener) -> None:
         _LISTENERS.remove(listener)
 
 
-def parse_batch(body: bytes | str) -> list[EventIn]:
-    """Validate a JSON body ``{"events": [...]}``; ``InvalidInput`` lists what is wrong."""
+def parse_batch(body: bytes | str) -> list[dict[str, Any]]:
+    """Validate a JSON body ``{"events": [...]}`` into event dicts; ``InvalidInput`` says why."""
     try:
-        return EVENT_BATCH.validate_json(body).events
+        batch = EVENT_BATCH.validate_json(body)["events"]
     except ValidationError as exc:
         raise InvalidInput(_describe(exc), details=_details(exc)) from exc
+    _check(batch)
+    return batch
 
 
-def validate(raw: Sequence[dict[str, Any] | EventIn]) -> list[EventIn]:
-    """Validate event dicts (or pass ``EventIn`` through)."""
-    out: list[EventIn] = []
-    problems: list[str] = []
-    for n, e in enumerate(raw):
-        if isinstance(e, EventIn):
-            out.append(e)
-            continue
-        try:
-            out.append(EventIn.model_validate(e))
-        except ValidationError as exc:
-            problems.append(f"events.{n}: {_describe(exc)}")
+def validate(raw: Sequence[dict[str, Any] | EventIn]) -> list[dict[str, Any]]:
+    """Validate event dicts (``EventIn`` objects are already valid) into event dicts."""
+    if all(isinstance(e, EventIn) for e in raw):
+        return [e.model_dump() for e in raw]  # type: ignore[union-attr]
+    dicts = [e.model_dump() if isinstance(e, EventIn) else e for e in raw]
+    try:
+        batch = EVENT_DICTS.validate_python(dicts)
+    except ValidationError as exc:
+        raise InvalidInput(_describe(exc, prefix="events"), details=_details(exc)) from exc
+    _check(batch)
+    return batch
+
+
+def _check(batch: list[dict[str, Any]]) -> None:
+    problems = []
+    for n, e in enumerate(batch):
+        problem = check_event(e)
+        if problem:
+            problems.append(f"events.{n}: {problem}")
     if problems:
         raise InvalidInput("; ".join(problems[:5]))
-    return out
 
 
-def record(ctx: AppContext, events: Sequence[EventIn | dict[str, Any]]) -> IngestResult:
-    """Store a batch durably in one transaction; events already stored are skipped."""
-    batch = validate(events)
+def record(
+    ctx: AppContext, events: Sequence[EventIn | dict[str, Any]], *, validated: bool = False
+) -> IngestResult:
+    """Store a batch durably in one transaction; events already stored are skipped.
+
+    ``validated=True`` skips validation for dicts that came from ``parse_batch``.
+    """
+    batch = list(events) if validated else validate(events)  # type: ignore[arg-type]
     if not batch:
         raise InvalidInput("the batch holds no events")
     cap = ctx.settings.events_max_batch
     if len(batch) > cap:
         raise PayloadTooLarge(f"a batch holds at most {cap} events; got {len(batch)}")
     now = dt.datetime.now(dt.UTC)
-    rows: list[dict[str, Any]] = []
-    ids: set[str] = set()
-    for e in batch:
-        if e.event_id in ids:  # a repeat inside the batch counts as a duplicate
-            continue
-        ids.add(e.event_id)
-        rows.append(store.event_row(e, now))
-    inserted, n_imps = store.insert_batch(ctx.db, rows, fsync=ctx.settings.events_fsync)
+    unique: dict[str, dict[str, Any]] = {}
+    for e in batch:  # a repeat inside the batch counts as a duplicate; the first one wins
+        unique.setdefault(e["event_id"], e)
+    rows = list(unique.values())
+    inserted, n_imps = store.insert_batch(ctx.db, rows, now=now, fsync=ctx.settings.events_fsync)
     result = IngestResult(
         received=len(batch), inserted=inserted, duplicates=len(batch) - inserted, impressions=n_imps
     )
@@ -90,6 +106,11 @@ def record(ctx: AppContext, events: Sequence[EventIn | dict[str, Any]]) -> Inges
             except Exception:  # a cache must never fail a durable write
                 log.exception("event listener %r failed", listener)
     return result
+
+
+def ingest_json(ctx: AppContext, body: bytes | str) -> IngestResult:
+    """Validate and store a JSON batch body (what ``POST /v1/events`` does)."""
+    return record(ctx, parse_batch(body), validated=True)
 
 
 def load_impressions(
@@ -127,10 +148,10 @@ def count_events(ctx: AppContext) -> int:
     return store.count_events(ctx.db)
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(exc: ValidationError, prefix: str = "") -> str:
     parts = []
     for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ()))
+        loc = ".".join(str(p) for p in (prefix, *err.get("loc", ())) if p != "")
         parts.append(f"{loc or 'body'}: {err.get('msg')}")
     return "; ".join(parts) or "invalid events"
 

@@ -17,7 +17,6 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.exc import DBAPIError
 
 from twinengine.discovery.events.models import events, impressions
-from twinengine.discovery.events.schemas import EventIn
 from twinengine.errors import BackendUnavailable
 from twinengine.storage import Database
 
@@ -28,7 +27,6 @@ EVENT_COLS = (
 IMPRESSION_COLS = (
     "event_id", "position", "item_id", "request_id", "user_key", "surface", "ts", "experiments",
 )  # fmt: skip
-_JSON_COLS = {"slate", "experiments", "attributes"}
 
 _SQLITE_EVENTS = (
     f"INSERT INTO events ({', '.join(EVENT_COLS)}) VALUES ({', '.join('?' * len(EVENT_COLS))}) "
@@ -49,25 +47,15 @@ def utc(ts: dt.datetime | None, now: dt.datetime) -> dt.datetime:
     return ts.astimezone(dt.UTC)
 
 
-def event_row(e: EventIn, now: dt.datetime) -> dict[str, Any]:
-    """The ``events`` row of one validated event."""
-    return {
-        "event_id": e.event_id,
-        "type": e.type,
-        "ts": utc(e.ts, now),
-        "user_id": e.user_id,
-        "session_id": e.session_id,
-        "user_key": e.user_key,
-        "request_id": e.request_id,
-        "surface": e.surface,
-        "item_id": e.item_id,
-        "position": e.position,
-        "slate": e.slate,
-        "experiments": e.experiments,
-        "kind": e.kind,
-        "value": e.value,
-        "attributes": e.attributes,
-    }
+def event_rows(events_: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
+    """``events`` rows of validated event dicts: UTC timestamps and the user key filled in."""
+    out = []
+    for e in events_:
+        row = {c: e.get(c) for c in EVENT_COLS}
+        row["ts"] = utc(row["ts"], now)
+        row["user_key"] = e.get("user_id") or f"s:{e.get('session_id')}"
+        out.append(row)
+    return out
 
 
 def impression_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -87,35 +75,67 @@ def impression_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _dumps(v: Any) -> str | None:
+    return None if v is None else json.dumps(v, separators=(",", ":"))
+
+
 def _sqlite_ts(ts: dt.datetime) -> str:
-    # The text form SQLAlchemy's SQLite DateTime writes and parses back (UTC, no offset).
-    return ts.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    # The text form SQLAlchemy's SQLite DateTime writes and parses back (naive UTC).
+    if ts.utcoffset():
+        ts = ts.astimezone(dt.UTC)
+    return ts.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _sqlite_tuple(row: dict[str, Any], cols: Sequence[str]) -> tuple[Any, ...]:
-    out = []
-    for c in cols:
-        v = row[c]
-        if c in _JSON_COLS:
-            v = None if v is None else json.dumps(v, separators=(",", ":"))
-        elif c == "ts":
-            v = _sqlite_ts(v)
-        out.append(v)
-    return tuple(out)
+def insert_batch(
+    db: Database, batch: list[dict[str, Any]], *, now: dt.datetime, fsync: bool
+) -> tuple[int, int]:
+    """Store validated events (unique ids) in one transaction; return (new, impression rows).
 
-
-def insert_batch(db: Database, rows: list[dict[str, Any]], *, fsync: bool) -> tuple[int, int]:
-    """Store event rows in one transaction; return (new events, impression rows written).
-
-    Rows whose ``event_id`` is already stored are skipped, and so are their impressions:
+    Events whose ``event_id`` is already stored are skipped, and so are their impressions:
     re-sending a batch changes nothing.
     """
     if db.dialect == "sqlite":
-        return _insert_sqlite(db, rows, fsync=fsync)
-    return _insert_generic(db, rows)
+        return _insert_sqlite(db, batch, now=now, fsync=fsync)
+    return _insert_generic(db, event_rows(batch, now))
 
 
-def _insert_sqlite(db: Database, rows: list[dict[str, Any]], *, fsync: bool) -> tuple[int, int]:
+def _sqlite_rows(
+    new: list[dict[str, Any]], now: dt.datetime
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    # One pass from validated event dicts to driver tuples: this loop is the hot path.
+    now_s = _sqlite_ts(now)
+    evs = []
+    imps = []
+    for e in new:
+        get = e.get
+        ts = get("ts")
+        ts_s = now_s if ts is None else _sqlite_ts(ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC))
+        user_id = get("user_id")
+        user_key = user_id or f"s:{get('session_id')}"
+        exps = get("experiments")
+        exps_s = None if exps is None else json.dumps(exps, separators=(",", ":"))
+        slate = get("slate")
+        attrs = get("attributes")
+        request_id, surface = get("request_id"), get("surface")
+        evs.append(
+            (e["event_id"], e["type"], ts_s, user_id, get("session_id"), user_key, request_id,
+             surface, get("item_id"), get("position"),
+             None if slate is None else json.dumps(slate, separators=(",", ":")), exps_s,
+             get("kind"), get("value"),
+             None if attrs is None else json.dumps(attrs, separators=(",", ":")))
+        )  # fmt: skip
+        if slate:
+            eid = e["event_id"]
+            imps.extend(
+                (eid, pos, item, request_id, user_key, surface, ts_s, exps_s)
+                for pos, item in enumerate(slate, start=1)
+            )
+    return evs, imps
+
+
+def _insert_sqlite(
+    db: Database, rows: list[dict[str, Any]], *, now: dt.datetime, fsync: bool
+) -> tuple[int, int]:
     fairy = db.engine.raw_connection()
     conn: Any = fairy.driver_connection
     try:
@@ -131,16 +151,10 @@ def _insert_sqlite(db: Database, rows: list[dict[str, Any]], *, fsync: bool) -> 
                 chunk = ids[start : start + 30000]
                 marks = ",".join("?" * len(chunk))
                 sql = f"SELECT event_id FROM events WHERE event_id IN ({marks})"
-                cur = conn.execute(sql, chunk)
-                seen.update(r[0] for r in cur.fetchall())
-            new = [r for r in rows if r["event_id"] not in seen]
-            conn.executemany(_SQLITE_EVENTS, [_sqlite_tuple(r, EVENT_COLS) for r in new])
-            imps = [
-                _sqlite_tuple(i, IMPRESSION_COLS)
-                for r in new
-                if r["type"] == "impression"
-                for i in impression_rows(r)
-            ]
+                seen.update(r[0] for r in conn.execute(sql, chunk).fetchall())
+            new = [r for r in rows if r["event_id"] not in seen] if seen else rows
+            evs, imps = _sqlite_rows(new, now)
+            conn.executemany(_SQLITE_EVENTS, evs)
             if imps:
                 conn.executemany(_SQLITE_IMPRESSIONS, imps)
             conn.execute("COMMIT")
@@ -220,8 +234,14 @@ def select_impressions(
     i = impressions
     stmt = (
         select(
-            i.c.event_id, i.c.request_id, i.c.user_key, i.c.surface, i.c.ts, i.c.item_id,
-            i.c.position, i.c.experiments,
+            i.c.event_id,
+            i.c.request_id,
+            i.c.user_key,
+            i.c.surface,
+            i.c.ts,
+            i.c.item_id,
+            i.c.position,
+            i.c.experiments,
             func.coalesce(clicks.c.n, 0).label("clicks"),
             func.coalesce(convs.c.n, 0).label("conversions"),
             func.coalesce(convs.c.v, 0.0).label("conversion_value"),
@@ -282,6 +302,12 @@ def select_events(
             row["received_at"] = _as_utc(row["received_at"])
             out.append(row)
         return out
+
+
+def select_event_ids(db: Database) -> set[str]:
+    """Every stored event id."""
+    with db.read() as conn:
+        return {r[0] for r in conn.execute(select(events.c.event_id))}
 
 
 def count_events(db: Database) -> int:
