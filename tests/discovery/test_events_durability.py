@@ -7,8 +7,8 @@ import time
 
 import httpx
 import pytest
-
 from bench.sim.server import running_server
+
 from twinengine.context import open_context
 from twinengine.discovery.events.store import select_event_ids
 

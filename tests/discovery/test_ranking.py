@@ -49,19 +49,35 @@ def _write_log(ctx: AppContext, *, n_slates: int = 500, seed: int = 0) -> None:
             attrs["swap"] = [1, k]
         rid = f"req{n}"
         base = {"user_id": user, "request_id": rid, "surface": "feed"}
-        batch.append({**base, "event_id": f"imp{n}", "type": "impression", "ts": t.isoformat(),
-                      "slate": slate, "attributes": attrs})
+        batch.append(
+            {
+                **base,
+                "event_id": f"imp{n}",
+                "type": "impression",
+                "ts": t.isoformat(),
+                "slate": slate,
+                "attributes": attrs,
+            }
+        )
         for pos, item in enumerate(slate, start=1):
             match = len(by_item[item] & users[user]) > 0
             appeal = 0.8 if match else 0.08
             if rng.random() < exam[pos - 1] * appeal:
                 tc = t + dt.timedelta(seconds=5 + pos)
                 ev = {**base, "item_id": item, "position": pos}
-                batch.append({**ev, "event_id": f"c{n}-{pos}", "type": "click",
-                              "ts": tc.isoformat()})
+                batch.append(
+                    {**ev, "event_id": f"c{n}-{pos}", "type": "click", "ts": tc.isoformat()}
+                )
                 if rng.random() < (0.6 if match else 0.05):
-                    batch.append({**ev, "event_id": f"v{n}-{pos}", "type": "conversion",
-                                  "kind": "copy", "ts": (tc + dt.timedelta(seconds=3)).isoformat()})
+                    batch.append(
+                        {
+                            **ev,
+                            "event_id": f"v{n}-{pos}",
+                            "type": "conversion",
+                            "kind": "copy",
+                            "ts": (tc + dt.timedelta(seconds=3)).isoformat(),
+                        }
+                    )
     events.record(ctx, batch)
 
 
@@ -76,14 +92,35 @@ def test_features_are_point_in_time(sample_catalog: AppContext) -> None:
     ctx = sample_catalog
     item = CatalogView.load(ctx.db).ids[0]
     base = {"user_id": "u1", "surface": "feed"}
-    events.record(ctx, [
-        {**base, "event_id": "i1", "type": "impression", "ts": T0.isoformat(), "slate": [item],
-         "request_id": "r1"},
-        {**base, "event_id": "c1", "type": "click", "item_id": item, "request_id": "r1",
-         "ts": (T0 + dt.timedelta(seconds=5)).isoformat()},
-        {**base, "event_id": "i2", "type": "impression", "slate": [item], "request_id": "r2",
-         "ts": (T0 + dt.timedelta(hours=1)).isoformat()},
-    ])
+    events.record(
+        ctx,
+        [
+            {
+                **base,
+                "event_id": "i1",
+                "type": "impression",
+                "ts": T0.isoformat(),
+                "slate": [item],
+                "request_id": "r1",
+            },
+            {
+                **base,
+                "event_id": "c1",
+                "type": "click",
+                "item_id": item,
+                "request_id": "r1",
+                "ts": (T0 + dt.timedelta(seconds=5)).isoformat(),
+            },
+            {
+                **base,
+                "event_id": "i2",
+                "type": "impression",
+                "slate": [item],
+                "request_id": "r2",
+                "ts": (T0 + dt.timedelta(hours=1)).isoformat(),
+            },
+        ],
+    )
     state = FeatureState(CatalogView.load(ctx.db))
     frame = build_frame(state, read_events(ctx.db))
     assert len(frame) == 2
@@ -148,8 +185,9 @@ def test_rerank_uses_active_model_and_hot_reloads(logged: AppContext) -> None:
     # Another surface still falls back; a named model serves anywhere (experiments).
     other = service.rerank(ctx, surface="search", user_key="u3", candidates=cands, k=10)
     assert "ranker" not in other[0].features
-    named = service.rerank(ctx, surface="search", user_key="u3", candidates=cands, k=10,
-                           model=info["version"])
+    named = service.rerank(
+        ctx, surface="search", user_key="u3", candidates=cands, k=10, model=info["version"]
+    )
     assert named[0].features["ranker"] == info["version"]
     # A second server process sees the activation through the registry files alone.
     service.deactivate(ctx, surfaces=["feed"])
@@ -165,8 +203,9 @@ def test_rerank_applies_surface_rules(logged: AppContext) -> None:
     ctx = logged
     ctx.settings.ranking_reload_check_s = 0.0
     cands = _candidates(ctx, 30)
-    service.set_rules(ctx, surface="topic", rules=Rules(hidden=[cands[0].item_id],
-                                                        pins={cands[20].item_id: 1}))
+    service.set_rules(
+        ctx, surface="topic", rules=Rules(hidden=[cands[0].item_id], pins={cands[20].item_id: 1})
+    )
     out = service.rerank(ctx, surface="topic", user_key=None, candidates=cands, k=5)
     ids = [c.item_id for c in out]
     assert ids[0] == cands[20].item_id and cands[0].item_id not in ids
@@ -195,8 +234,18 @@ def test_features_refresh_picks_up_new_events(logged: AppContext) -> None:
     state = rt.features()
     seen = state.seen_events
     item = state.catalog.ids[5]
-    events.record(logged, [{"event_id": "late-click", "type": "click", "user_id": "u9",
-                            "item_id": item, "ts": (T0 + dt.timedelta(days=30)).isoformat()}])
+    events.record(
+        logged,
+        [
+            {
+                "event_id": "late-click",
+                "type": "click",
+                "user_id": "u9",
+                "item_id": item,
+                "ts": (T0 + dt.timedelta(days=30)).isoformat(),
+            }
+        ],
+    )
     assert rt.refresh() == 1
     assert state.seen_events == seen + 1 and state.clicks[state.catalog.index[item]] >= 1
 
@@ -206,8 +255,10 @@ def test_cli_and_api(logged: AppContext, client) -> None:  # type: ignore[no-unt
 
     from twinengine.cli.main import app
 
-    env = {"TWINENGINE_HOME": str(logged.settings.home),
-           "TWINENGINE_DATABASE_URL": logged.settings.effective_database_url}
+    env = {
+        "TWINENGINE_HOME": str(logged.settings.home),
+        "TWINENGINE_DATABASE_URL": logged.settings.effective_database_url,
+    }
     runner = CliRunner()
     res = runner.invoke(app, ["rank", "train", "--rounds", "30", "--surface", "feed"], env=env)
     assert res.exit_code == 0, res.output
