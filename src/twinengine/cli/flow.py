@@ -226,7 +226,7 @@ def drop(
     err_console.print(f"drop {run_id}")
     with runtime.running(context):
         handle = runtime.start_flow("drop", workflow_id=run_id, source=str(source),
-                                    options=drops.options(**opts))
+                                    params=drops.options(**opts))
         report = _follow(handle, "drop")
     if as_json:
         _print_json(report)

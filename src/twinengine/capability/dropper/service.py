@@ -54,10 +54,10 @@ def run_drop(
     source = _source(path)
     run_id = run_id or drop_id(source)
     if runtime.is_launched():
-        return runtime.run_flow("drop", source=str(source), options=options(**opts),
+        return runtime.run_flow("drop", source=str(source), params=options(**opts),
                                 workflow_id=run_id)
     with runtime.running(ctx):
-        return runtime.run_flow("drop", source=str(source), options=options(**opts),
+        return runtime.run_flow("drop", source=str(source), params=options(**opts),
                                 workflow_id=run_id)
 
 
@@ -67,7 +67,7 @@ def enqueue_drop(ctx: AppContext, *, path: Path, run_id: str | None = None, **op
 
     source = _source(path)
     return client_of(ctx).enqueue(
-        "drop", source=str(source), options=options(**opts), workflow_id=run_id or drop_id(source)
+        "drop", source=str(source), params=options(**opts), workflow_id=run_id or drop_id(source)
     )
 
 

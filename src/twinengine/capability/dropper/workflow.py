@@ -45,9 +45,9 @@ def _sum_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @DBOS.workflow(name=WORKFLOW_NAME)
-def content_drop(source: str, options: dict | None = None) -> dict:
+def content_drop(source: str, params: dict | None = None) -> dict:
     """Run one content drop of ``source`` (a JSONL/CSV file, a folder, or a README)."""
-    opts = dict(options or {})
+    opts = dict(params or {})
     run_id = DBOS.workflow_id or "local"
     settings = runtime.context().settings
     batch = int(opts.get("batch_size") or settings.drop_batch_size)
