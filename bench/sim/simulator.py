@@ -17,6 +17,7 @@ the whole catalog for that user.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -210,6 +211,17 @@ class Simulator:
         gains = self.true_relevance(user, list(slate)[:k])
         dcg = float((gains / np.log2(np.arange(2, len(gains) + 2))).sum())
         return dcg / self.ideal_dcg(user, k)
+
+    def fork(self, ctx: AppContext) -> Simulator:
+        """A copy in the same state (users, randomness) bound to ``ctx``: A/B arms replay alike."""
+        other = copy.copy(self)
+        other.ctx = ctx
+        other.users = copy.deepcopy(self.users)
+        other.rng = copy.deepcopy(self.rng)
+        other._user_rng = copy.deepcopy(self._user_rng)
+        other._affinity = dict(self._affinity)
+        other._ideal = dict(self._ideal)
+        return other
 
     # --- users -----------------------------------------------------------------------------
     def add_user(self, *, joined_day: int, key: str | None = None) -> SimUser:

@@ -8,7 +8,9 @@ at the ``max_items`` most interacted items. ALS (``implicit``) scales to any cat
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -59,6 +61,15 @@ def fit_ease(X: sp.csr_matrix, *, lam: float = 500.0, max_items: int = 3000) -> 
     return EaseModel(cols=cols, B=B)
 
 
+def _one_blas_thread() -> Any:
+    # implicit runs its own threads; a BLAS thread pool underneath oversubscribes the cores.
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, "blas")
+
+
 @dataclass
 class AlsModel:
     """User and item factors."""
@@ -100,7 +111,8 @@ def fit_als(
         random_state=seed,
         num_threads=1,
     )
-    model.fit(sp.csr_matrix(X, dtype=np.float32), show_progress=False)
+    with _one_blas_thread():
+        model.fit(sp.csr_matrix(X, dtype=np.float32), show_progress=False)
     uf, itf = np.asarray(model.user_factors), np.asarray(model.item_factors)
     if not (np.isfinite(uf).all() and np.isfinite(itf).all()):
         raise ModelFitError("ALS produced non-finite factors")
