@@ -25,7 +25,8 @@ def _sse(events: Iterator[dict[str, Any]]) -> Iterator[str]:
     """Serialise service events as SSE frames; a failure mid-stream becomes an error event."""
     try:
         for ev in events:
-            yield f"event: {ev['event']}\ndata: {json.dumps(ev['data'], ensure_ascii=False, default=str)}\n\n"
+            data = json.dumps(ev["data"], ensure_ascii=False, default=str)
+            yield f"event: {ev['event']}\ndata: {data}\n\n"
     except AppError as exc:
         yield f"event: error\ndata: {json.dumps(exc.to_dict()['error'], ensure_ascii=False)}\n\n"
 
@@ -33,10 +34,14 @@ def _sse(events: Iterator[dict[str, Any]]) -> Iterator[str]:
 @router.post(
     "/assistant",
     response_model=AssistantAnswer,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE when streaming"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE when streaming"}
+    },
 )
 async def post_assistant(request: Request, body: AssistantRequest) -> Any:
-    """Build a prompt from the catalog for a brief; ``stream`` (or Accept: text/event-stream) streams it.
+    """Build a prompt from the catalog for a brief; streams SSE when asked to.
+
+    ``stream: true`` or ``Accept: text/event-stream`` asks for the stream.
 
     Stream events: ``meta`` (understanding, sources), ``delta`` (prompt text), ``reset`` (drop the
     text so far: the deterministic answer follows), ``answer`` (the full JSON answer), ``error``.
@@ -44,8 +49,13 @@ async def post_assistant(request: Request, body: AssistantRequest) -> Any:
     ctx = request.app.state.context
     wants_stream = body.stream or "text/event-stream" in request.headers.get("accept", "")
     result = await run_in_threadpool(
-        service.answer, ctx, brief=body.brief, language=body.language, remix_of=body.remix_of,
-        stream=wants_stream, session_id=body.session_id,
+        service.answer,
+        ctx,
+        brief=body.brief,
+        language=body.language,
+        remix_of=body.remix_of,
+        stream=wants_stream,
+        session_id=body.session_id,
     )
     if wants_stream:
         return StreamingResponse(
@@ -75,5 +85,16 @@ def assistant_page(
     )
 
 
-register(router)
+def on_startup(ctx: Any) -> None:
+    """Build the assistant's taxonomy index now, and its topic vectors in the background."""
+    import threading
+
+    try:
+        service.state_of(ctx)
+    except AppError:
+        return
+    threading.Thread(target=service.warm, args=(ctx,), name="assistant-warmup", daemon=True).start()
+
+
+register(router, on_startup=on_startup)
 views.register_page(pages, nav=("/assistant", "Assistant"))

@@ -1,9 +1,10 @@
+# ruff: noqa: E501
 """A small multilingual glossary: visitor words in other languages -> English catalog terms.
 
 The catalog is mostly English and the embedding model is English-first, so non-English briefs
 are retrieved through these glosses (plus the original words, which match the Japanese,
 Chinese and Korean prompts the catalog does hold). Keys are lower-case; CJK keys match as
-substrings, Latin keys as whole words.
+substrings, Latin keys as whole words. (A data table: one term a line, however long.)
 """
 
 from __future__ import annotations

@@ -37,8 +37,10 @@ INJECTION_PATTERNS = [
     )
 ]
 _SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]?")
-_DISTINCT = re.compile(r"\"([^\"]{3,80})\"|'([^']{3,80})'|“([^”]{3,80})”|「([^」]{3,80})」|"
-                       r"(https?://\S+)|\b([A-Z0-9][A-Z0-9_\-]{3,}\d*)\b|\b(\w*\d\w*[A-Za-z]\w*)\b")
+_DISTINCT = re.compile(
+    r"\"([^\"]{3,80})\"|'([^']{3,80})'|“([^”]{3,80})”|「([^」]{3,80})」|"
+    r"(https?://\S+)|\b([A-Z0-9][A-Z0-9_\-]{3,}\d*)\b|\b(\w*\d\w*[A-Za-z]\w*)\b"
+)
 _WORDS = re.compile(r"\w+", re.UNICODE)
 
 

@@ -57,12 +57,18 @@ def script_counts(text: str) -> dict[str, int]:
     return counts
 
 
-_SCRIPT_LANG = {"arabic": "ar", "cyrillic": "ru", "thai": "th", "hebrew": "he", "greek": "el",
-                "devanagari": "hi"}
+_SCRIPT_LANG = {
+    "arabic": "ar",
+    "cyrillic": "ru",
+    "thai": "th",
+    "hebrew": "he",
+    "greek": "el",
+    "devanagari": "hi",
+}
 
 
 def detect_language(text: str) -> tuple[str, float]:
-    """ISO 639-1 code of ``text`` and a confidence in [0, 1]; 'en' when there is nothing to go on."""
+    """ISO 639-1 code of ``text`` and a confidence in [0, 1]; 'en' without letters."""
     counts = script_counts(text)
     letters = sum(counts.values())
     if not letters:
@@ -86,8 +92,10 @@ def detect_language(text: str) -> tuple[str, float]:
         lang, prob = model.classify(text)
         prob = float(prob)
         # Two-word briefs fool the model ("logo café"); trust it when stopwords agree or it is sure.
-        if lang == "en" or (prob >= 0.9 and len(words) >= 3) or votes.get(lang, 0) >= max(
-            1, votes.get("en", 0)
+        if (
+            lang == "en"
+            or (prob >= 0.9 and len(words) >= 3)
+            or votes.get(lang, 0) >= max(1, votes.get("en", 0))
         ):
             return lang, prob
     best = max(votes, key=lambda k: (votes[k], k == "en"))

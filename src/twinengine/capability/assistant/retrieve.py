@@ -22,7 +22,10 @@ from twinengine.errors import AppError, BackendUnavailable, InvalidInput, NotFou
 log = logging.getLogger(__name__)
 
 POOL = 40  # candidates read from search before re-ranking
-TOPIC_BOOST = 0.08  # per understood topic the item carries
+# Only some items carry topic links (human labels, the tagger's output): keep the boost small
+# so that labelled items do not crowd out better text matches.
+TOPIC_BOOST = 0.02  # per understood topic the item carries, times its facet weight
+TOPIC_BOOST_CAP = 0.06
 FACET_WEIGHT = {"deliverable": 2.0, "style": 1.5, "video": 1.5, "subject": 1.0}
 LANGUAGE_BOOST = 0.05
 _WORD = re.compile(r"\w{3,}", re.UNICODE)
@@ -48,8 +51,14 @@ class Retrieved:
     warnings: list[str] = field(default_factory=list)
 
 
-def _search(ctx: AppContext, q: str, *, topics: tuple[str, ...] = (), media: str | None = None,
-            k: int = POOL) -> list[tuple[ItemPublic, float]]:
+def _search(
+    ctx: AppContext,
+    q: str,
+    *,
+    topics: tuple[str, ...] = (),
+    media: str | None = None,
+    k: int = POOL,
+) -> list[tuple[ItemPublic, float]]:
     from twinengine.discovery.index import service as index
 
     flt = catalog.make_filter(topics=topics, media=media)
@@ -57,13 +66,16 @@ def _search(ctx: AppContext, q: str, *, topics: tuple[str, ...] = (), media: str
     return [(h.item, float(h.score)) for h in res.hits]
 
 
-def _fallback_search(ctx: AppContext, q: str, *, media: str | None) -> list[tuple[ItemPublic, float]]:
+def _fallback_search(
+    ctx: AppContext, q: str, *, media: str | None
+) -> list[tuple[ItemPublic, float]]:
     """No index: count which query words each item holds (the catalog's LIKE filter)."""
     words = [w for w in dict.fromkeys(_WORD.findall(q.lower()))][:6]
     hits: dict[str, tuple[ItemPublic, float]] = {}
     for w in words:
-        page = catalog.list_items(ctx.db, flt=catalog.make_filter(q=w, media=media), limit=50,
-                                  with_count=False)
+        page = catalog.list_items(
+            ctx.db, flt=catalog.make_filter(q=w, media=media), limit=50, with_count=False
+        )
         for item in page.data:
             prev = hits.get(item.id)
             hits[item.id] = (item, (prev[1] if prev else 0.0) + 1.0 / len(words))
@@ -94,7 +106,9 @@ def retrieve(
         extra = _search(ctx, query, topics=(main_topic,), media=u.media, k=20) if main_topic else []
     except BackendUnavailable:
         backend = "catalog-words"
-        warnings.append("search index not built: ranked by word matches (run `twinengine index build`)")
+        warnings.append(
+            "search index not built: ranked by word matches (run `twinengine index build`)"
+        )
         base, extra = _fallback_search(ctx, query, media=u.media), []
     except InvalidInput:
         base, extra = [], []
@@ -106,9 +120,11 @@ def retrieve(
     facet_of = {t.id: t.facet for t in u.topics}
     for cand in ranked.values():
         carried = {link.topic_id for link in cand.item.topics}
+        boost = 0.0
         for tid in carried & set(facet_of):
-            cand.score += TOPIC_BOOST * FACET_WEIGHT.get(facet_of[tid], 0.5)
+            boost += TOPIC_BOOST * FACET_WEIGHT.get(facet_of[tid], 0.5)
             cand.reasons.append(f"topic:{tid}")
+        cand.score += min(boost, TOPIC_BOOST_CAP)
         if u.language != "en" and u.language in cand.item.languages:
             cand.score += LANGUAGE_BOOST
             cand.reasons.append(f"language:{u.language}")
@@ -132,14 +148,25 @@ def retrieve(
     sources = clean[:k]
     alternatives = clean[k : k + k_alternatives]
     if sources and backend == "hybrid" and len(alternatives) < k_alternatives:
-        alternatives += _similar(ctx, sources[0].item.id, {c.item.id for c in clean[: k + len(alternatives)]},
-                                 k_alternatives - len(alternatives), flagged)
-    return Retrieved(sources=sources, alternatives=alternatives, flagged=flagged, backend=backend,
-                     warnings=warnings)
+        alternatives += _similar(
+            ctx,
+            sources[0].item.id,
+            {c.item.id for c in clean[: k + len(alternatives)]},
+            k_alternatives - len(alternatives),
+            flagged,
+        )
+    return Retrieved(
+        sources=sources,
+        alternatives=alternatives,
+        flagged=flagged,
+        backend=backend,
+        warnings=warnings,
+    )
 
 
-def _similar(ctx: AppContext, item_id: str, seen: set[str], n: int,
-             flagged: dict[str, list[str]]) -> list[Candidate]:
+def _similar(
+    ctx: AppContext, item_id: str, seen: set[str], n: int, flagged: dict[str, list[str]]
+) -> list[Candidate]:
     from twinengine.discovery.index import service as index
 
     try:

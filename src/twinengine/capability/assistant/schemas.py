@@ -106,7 +106,9 @@ class AssistantAnswer(BaseModel):
     template: str = Field(description="the prompt with {argument ...} placeholders kept usable")
     placeholders: list[Placeholder]
     explanation: str = Field(description="which sources were used and how, in the answer language")
-    language: str = Field(description="language of the explanation (and of the prompt when an LLM wrote it)")
+    language: str = Field(
+        description="language of the explanation (and of the prompt when an LLM wrote it)"
+    )
     sources: list[SourceRef]
     alternatives: list[SourceRef]
     cited_ids: list[str]

@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 
 from twinengine.capability.assistant import compose as _compose
-from twinengine.capability.assistant.guard import Guard, StreamGuard, Violation, markers_of, new_canary
+from twinengine.capability.assistant.guard import (
+    Guard,
+    StreamGuard,
+    Violation,
+    markers_of,
+    new_canary,
+)
 from twinengine.capability.assistant.retrieve import Candidate, Retrieved, retrieve
 from twinengine.capability.assistant.schemas import (
     AssistantAnswer,
@@ -92,6 +98,14 @@ def _embed_fn(ctx: AppContext, st: _State) -> Any:
     return lambda text: np.asarray(emb.encode_query(text), dtype=np.float32)
 
 
+def warm(ctx: AppContext) -> None:
+    """Compute the topic vectors ahead of the first brief (when the search index is live)."""
+    try:
+        _embed_fn(ctx, state_of(ctx))
+    except Exception:  # warming is best effort: the first answer retries
+        log.exception("assistant warm-up failed")
+
+
 def _predict_fn(ctx: AppContext) -> Any:
     """The tagger's topic predictor for a text, when the tagging engine offers one."""
     try:
@@ -133,34 +147,51 @@ class _Plan:
     started: float
 
 
-def _plan(ctx: AppContext, brief: str, language: str | None, remix_of: str | None,
-          session_id: str | None) -> _Plan:
+def _plan(
+    ctx: AppContext, brief: str, language: str | None, remix_of: str | None, session_id: str | None
+) -> _Plan:
     started = time.perf_counter()
     text = _check(ctx, brief, language)
     remix = catalog.get_item(ctx.db, item_id=remix_of) if remix_of else None
     st = state_of(ctx)
     t0 = time.perf_counter()
-    u = understand(text, st.index, language=language, embed=_embed_fn(ctx, st),
-                   predict=_predict_fn(ctx))
+    u = understand(
+        text, st.index, language=language, embed=_embed_fn(ctx, st), predict=_predict_fn(ctx)
+    )
     t1 = time.perf_counter()
     s = ctx.settings
-    found = retrieve(ctx, u, k=s.assistant_sources, k_alternatives=s.assistant_alternatives,
-                     remix=remix)
+    found = retrieve(
+        ctx, u, k=s.assistant_sources, k_alternatives=s.assistant_alternatives, remix=remix
+    )
     t2 = time.perf_counter()
     markers = markers_of(seg for segs in found.flagged.values() for seg in segs)
     answer_language = language or u.target_language or u.language
-    guard = Guard(system_prompt=_compose.SYSTEM_PROMPT, canary=_CANARY,
-                  allowed_ids={c.item.id for c in found.sources}, markers=markers,
-                  max_chars=s.assistant_max_output_chars)
+    guard = Guard(
+        system_prompt=_compose.SYSTEM_PROMPT,
+        canary=_CANARY,
+        allowed_ids={c.item.id for c in found.sources},
+        markers=markers,
+        max_chars=s.assistant_max_output_chars,
+    )
     style_words = {
-        c.item.id: [h.text for h in _find_terms(c.item.body, "en", st.index)
-                    if h.topic and st.index.topics[h.topic]["facet"] == "style"]
+        c.item.id: [
+            h.text
+            for h in _find_terms(c.item.body, "en", st.index)
+            if h.topic and st.index.topics[h.topic]["facet"] == "style"
+        ]
         for c in found.sources[:1]
     }
     return _Plan(
-        request_id=f"as-{uuid.uuid4().hex[:24]}", brief=text, remix=remix, u=u, found=found,
-        answer_language=answer_language, guard=guard, style_words=style_words,
-        timings={"understand": _ms(t0, t1), "retrieve": _ms(t1, t2)}, session_id=session_id,
+        request_id=f"as-{uuid.uuid4().hex[:24]}",
+        brief=text,
+        remix=remix,
+        u=u,
+        found=found,
+        answer_language=answer_language,
+        guard=guard,
+        style_words=style_words,
+        timings={"understand": _ms(t0, t1), "retrieve": _ms(t1, t2)},
+        session_id=session_id,
         started=started,
     )
 
@@ -171,15 +202,22 @@ def _ms(a: float, b: float) -> float:
 
 def _refs(cands: list[Candidate], cited: set[str]) -> list[SourceRef]:
     return [
-        SourceRef(id=c.item.id, title=c.item.title, url=f"/p/{c.item.id}", score=round(c.score, 4),
-                  languages=list(c.item.languages), cited=c.item.id in cited)
+        SourceRef(
+            id=c.item.id,
+            title=c.item.title,
+            url=f"/p/{c.item.id}",
+            score=round(c.score, 4),
+            languages=list(c.item.languages),
+            cited=c.item.id in cited,
+        )
         for c in cands
     ]
 
 
 def _deterministic(p: _Plan) -> _compose.Composed:
-    return _compose.compose_deterministic(p.u, p.found.sources, style_words_of=p.style_words,
-                                          answer_language=p.answer_language)
+    return _compose.compose_deterministic(
+        p.u, p.found.sources, style_words_of=p.style_words, answer_language=p.answer_language
+    )
 
 
 def _llm_ready(ctx: AppContext, p: _Plan) -> str | None:
@@ -198,8 +236,13 @@ def _llm_ready(ctx: AppContext, p: _Plan) -> str | None:
 def _messages(p: _Plan) -> list[dict[str, str]]:
     language = p.u.target_language or p.answer_language
     messages, _ = _compose.build_messages(
-        p.u, p.brief, p.found.sources, language=language, boundary=secrets.token_hex(8),
-        canary=_CANARY, remix_id=p.remix.id if p.remix else None,
+        p.u,
+        p.brief,
+        p.found.sources,
+        language=language,
+        boundary=secrets.token_hex(8),
+        canary=_CANARY,
+        remix_id=p.remix.id if p.remix else None,
     )
     return messages
 
@@ -217,22 +260,39 @@ def _from_llm_text(p: _Plan, text: str) -> _compose.Composed:
         raise Violation("the model cited no source it was given")
     rendered, slots = _compose.placeholders_of(body)
     notes = [f"dropped unknown cited id {i!r}" for i in bad]
-    return _compose.Composed(prompt=rendered, template=body, placeholders=slots,
-                             explanation=why or "", cited_ids=good, notes=notes)
+    return _compose.Composed(
+        prompt=rendered,
+        template=body,
+        placeholders=slots,
+        explanation=why or "",
+        cited_ids=good,
+        notes=notes,
+    )
 
 
-def _finish(ctx: AppContext, p: _Plan, c: _compose.Composed, route: RouteInfo, cost: Cost,
-            compose_ms: float) -> AssistantAnswer:
+def _finish(
+    ctx: AppContext, p: _Plan, c: _compose.Composed, route: RouteInfo, cost: Cost, compose_ms: float
+) -> AssistantAnswer:
     cited = set(c.cited_ids)
     p.timings["compose"] = compose_ms
     p.timings["total"] = _ms(p.started, time.perf_counter())
     ans = AssistantAnswer(
-        request_id=p.request_id, brief=p.brief, remix_of=p.remix.id if p.remix else None,
-        understanding=p.u, prompt=c.prompt, template=c.template, placeholders=c.placeholders,
-        explanation=c.explanation, language=p.answer_language,
-        sources=_refs(p.found.sources, cited), alternatives=_refs(p.found.alternatives, set()),
-        cited_ids=c.cited_ids, route=route, cost=cost,
-        warnings=[*p.found.warnings, *c.notes], timings_ms=p.timings,
+        request_id=p.request_id,
+        brief=p.brief,
+        remix_of=p.remix.id if p.remix else None,
+        understanding=p.u,
+        prompt=c.prompt,
+        template=c.template,
+        placeholders=c.placeholders,
+        explanation=c.explanation,
+        language=p.answer_language,
+        sources=_refs(p.found.sources, cited),
+        alternatives=_refs(p.found.alternatives, set()),
+        cited_ids=c.cited_ids,
+        route=route,
+        cost=cost,
+        warnings=[*p.found.warnings, *c.notes],
+        timings_ms=p.timings,
     )
     _record(ctx, p, ans)
     return ans
@@ -240,8 +300,11 @@ def _finish(ctx: AppContext, p: _Plan, c: _compose.Composed, route: RouteInfo, c
 
 def _record(ctx: AppContext, p: _Plan, ans: AssistantAnswer) -> None:
     """Log the answer as an impression on the assistant surface (never fails the answer)."""
-    slate = [*ans.cited_ids, *(s.id for s in ans.sources if not s.cited),
-             *(a.id for a in ans.alternatives)]
+    slate = [
+        *ans.cited_ids,
+        *(s.id for s in ans.sources if not s.cited),
+        *(a.id for a in ans.alternatives),
+    ]
     if not slate:
         return  # an impression needs something shown
     try:
@@ -286,8 +349,13 @@ def answer(
         from twinengine.capability.router import service as router
 
         try:
-            res = router.complete(ctx, task=task, messages=_messages(p), run_id=p.request_id,
-                                  timeout_s=ctx.settings.assistant_llm_timeout_s)
+            res = router.complete(
+                ctx,
+                task=task,
+                messages=_messages(p),
+                run_id=p.request_id,
+                timeout_s=ctx.settings.assistant_llm_timeout_s,
+            )
             composed = _from_llm_text(p, res.text)
             route = RouteInfo(composer="llm", task=task, model=res.model, cached=res.cached)
             cost = Cost(usd=res.cost_usd, tokens_in=res.tokens_in, tokens_out=res.tokens_out)
@@ -313,8 +381,11 @@ def _ledger_cost(ctx: AppContext, run_id: str) -> Cost:
         rows = router.list_ledger(ctx, run_id=run_id, limit=50)
     except (ImportError, AppError):
         return Cost()
-    return Cost(usd=round(sum(r.cost_usd for r in rows), 8), tokens_in=sum(r.tokens_in for r in rows),
-                tokens_out=sum(r.tokens_out for r in rows))
+    return Cost(
+        usd=round(sum(r.cost_usd for r in rows), 8),
+        tokens_in=sum(r.tokens_in for r in rows),
+        tokens_out=sum(r.tokens_out for r in rows),
+    )
 
 
 def _stream(ctx: AppContext, p: _Plan) -> Iterator[Event]:
@@ -333,8 +404,13 @@ def _stream(ctx: AppContext, p: _Plan) -> Iterator[Event]:
 
         sg = StreamGuard(p.guard)
         try:
-            for delta in router.stream(ctx, task=task, messages=_messages(p), run_id=p.request_id,
-                                       timeout_s=ctx.settings.assistant_llm_timeout_s):
+            for delta in router.stream(
+                ctx,
+                task=task,
+                messages=_messages(p),
+                run_id=p.request_id,
+                timeout_s=ctx.settings.assistant_llm_timeout_s,
+            ):
                 out = sg.feed(delta)
                 if out:
                     sent_any = True
@@ -346,9 +422,15 @@ def _stream(ctx: AppContext, p: _Plan) -> Iterator[Event]:
             composed = _from_llm_text(p, sg.text)
             cost = _ledger_cost(ctx, p.request_id)
             model = ctx.settings.llm_model if hasattr(ctx.settings, "llm_model") else None
-            route = RouteInfo(composer="llm", task=task, model=_ledger_model(ctx, p.request_id) or model)
-            yield {"event": "answer", "data": _finish(ctx, p, composed, route, cost,
-                                                      _ms(t0, time.perf_counter())).model_dump()}
+            route = RouteInfo(
+                composer="llm", task=task, model=_ledger_model(ctx, p.request_id) or model
+            )
+            yield {
+                "event": "answer",
+                "data": _finish(
+                    ctx, p, composed, route, cost, _ms(t0, time.perf_counter())
+                ).model_dump(),
+            }
             return
         except BudgetExceeded as exc:
             reason = f"budget_exceeded: {exc.message}"
@@ -362,8 +444,10 @@ def _stream(ctx: AppContext, p: _Plan) -> Iterator[Event]:
     composed = _deterministic(p)
     yield {"event": "delta", "data": {"text": composed.prompt}}
     route = RouteInfo(composer="deterministic", task=task, fallback_reason=reason)
-    yield {"event": "answer", "data": _finish(ctx, p, composed, route, cost,
-                                              _ms(t0, time.perf_counter())).model_dump()}
+    yield {
+        "event": "answer",
+        "data": _finish(ctx, p, composed, route, cost, _ms(t0, time.perf_counter())).model_dump(),
+    }
 
 
 def _ledger_model(ctx: AppContext, run_id: str) -> str | None:

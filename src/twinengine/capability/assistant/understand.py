@@ -58,8 +58,14 @@ DELIVERABLE_FACETS = ("deliverable", "video")
 MOOD_FACETS = ("mood",)
 
 _TARGET_LANG = [
-    (re.compile(r"\b(?:in|into|to)\s+(japanese|chinese|korean|spanish|french|german|portuguese|"
-                r"italian|english|arabic)\b", re.I), None),
+    (
+        re.compile(
+            r"\b(?:in|into|to)\s+(japanese|chinese|korean|spanish|french|german|portuguese|"
+            r"italian|english|arabic)\b",
+            re.I,
+        ),
+        None,
+    ),
     (re.compile(r"日本語|にほんご|日语|日文|일본어|japonés|japonais|japanisch"), "ja"),
     (re.compile(r"中国語|中文|汉语|漢語|중국어|chino|chinois|chinesisch"), "zh"),
     (re.compile(r"韓国語|韩语|韓語|한국어|coreano|coréen|koreanisch"), "ko"),
@@ -71,11 +77,26 @@ _NAME_TO_CODE = {v.lower(): k for k, v in LANGUAGE_NAMES.items()}
 _RATIOS = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "9:21"}
 _RATIO = re.compile(r"(?<!\d)(\d{1,2})\s*[:：]\s*(\d{1,2})(?!\d)")
 _ORIENTATION = [
-    (re.compile(r"\bsquare\b|正方形|정사각형|cuadrad[oa]|carré|quadratisch|quadrad[oa]", re.I), "1:1"),
-    (re.compile(r"\bvertical\b|\bportrait (?:format|orientation)\b|縦長|縦型|竖版|竖屏|세로|"
-                r"\bhochformat\b|\bstory format\b", re.I), "9:16"),
-    (re.compile(r"\bhorizontal\b|\blandscape (?:format|orientation)\b|\bwidescreen\b|横長|横型|"
-                r"横版|横屏|가로|\bquerformat\b|\bpaysage\b", re.I), "16:9"),
+    (
+        re.compile(r"\bsquare\b|正方形|정사각형|cuadrad[oa]|carré|quadratisch|quadrad[oa]", re.I),
+        "1:1",
+    ),
+    (
+        re.compile(
+            r"\bvertical\b|\bportrait (?:format|orientation)\b|縦長|縦型|竖版|竖屏|세로|"
+            r"\bhochformat\b|\bstory format\b",
+            re.I,
+        ),
+        "9:16",
+    ),
+    (
+        re.compile(
+            r"\bhorizontal\b|\blandscape (?:format|orientation)\b|\bwidescreen\b|横長|横型|"
+            r"横版|横屏|가로|\bquerformat\b|\bpaysage\b",
+            re.I,
+        ),
+        "16:9",
+    ),
 ]
 _NO_TEXT = re.compile(
     r"\b(?:no|without|zero)\s+(?:any\s+)?(?:text|words|lettering|typography|letters)\b|"
@@ -84,24 +105,38 @@ _NO_TEXT = re.compile(
     re.I,
 )
 _NEGATION = re.compile(
-    r"\b(?:no|without|avoid|sin|sans|ohne|sem)\s+([^\W\d][\w\-' ]{1,40}?)(?=\s*(?:[,.;!?]|$|\band\b|\by\b|\bet\b))",
+    r"\b(?:no|without|avoid|sin|sans|ohne|sem)\s+([^\W\d][\w\-' ]{1,40}?)"
+    r"(?=\s*(?:[,.;!?]|$|\band\b|\by\b|\bet\b))",
     re.I,
 )
-_QUOTED = re.compile(r"[\"“”「『«]([^\"“”「」『』«»]{1,80})[\"“”」』»]|(?:(?<=\s)|^)'([^']{2,60})'(?=[\s,.;!?]|$)")
-_NAMED = re.compile(r"\b(?:called|named|llamad[oa]|nommée?|namens|chamad[oa])\s+[\"'“「]([^\"'”」]{1,60})", re.I)
+_QUOTED = re.compile(
+    r"[\"“”「『«]([^\"“”「」『』«»]{1,80})[\"“”」』»]|(?:(?<=\s)|^)'([^']{2,60})'(?=[\s,.;!?]|$)"
+)
+_NAMED = re.compile(
+    r"\b(?:called|named|llamad[oa]|nommée?|namens|chamad[oa])\s+[\"'“「]([^\"'”」]{1,60})", re.I
+)
 _HIRES = re.compile(r"\b(?:4k|8k|high[- ]res(?:olution)?|ultra[- ]hd|hd)\b", re.I)
-_COUNT = re.compile(r"\b(\d{1,2})\s+(panels|images|variations|slides|frames|stickers|icons|views)\b", re.I)
-_SECONDS = re.compile(r"(?<!\d)(\d{1,3})\s*(?:-\s*)?(?:s\b|sec\b|secs\b|seconds?\b|秒|초|segundos?\b)", re.I)
-_COLOURS = ("red orange yellow green blue purple violet pink gold golden silver black white teal "
-            "turquoise beige brown navy burgundy cream lavender mint coral crimson emerald").split()
+_COUNT = re.compile(
+    r"\b(\d{1,2})\s+(panels|images|variations|slides|frames|stickers|icons|views)\b", re.I
+)
+_SECONDS = re.compile(
+    r"(?<!\d)(\d{1,3})\s*(?:-\s*)?(?:s\b|sec\b|secs\b|seconds?\b|秒|초|segundos?\b)", re.I
+)
+_COLOURS = (
+    "red orange yellow green blue purple violet pink gold golden silver black white teal "
+    "turquoise beige brown navy burgundy cream lavender mint coral crimson emerald"
+).split()
 _COLOUR = re.compile(r"\b(" + "|".join(_COLOURS) + r")\b", re.I)
 _REQUEST = re.compile(
     r"^\s*(?:please\s+)?(?:(?:can|could) you\s+)?(?:i\s+(?:want|need|would like)(?:\s+to\s+(?:make|"
-    r"create|generate|have))?|make(?: me)?|create(?: me)?|generate(?: me)?|design(?: me)?|draw(?: me)?|"
+    r"create|generate|have))?|make(?: me)?|create(?: me)?|generate(?: me)?|design(?: me)?|"
+    r"draw(?: me)?|"
     r"give me|write(?: me)?|a prompt for|prompt for)\s+",
     re.I,
 )
-_REMIX_VERB = re.compile(r"^\s*(?:make|turn|change|render|redo|remix)\s+(?:this|it)(?:\s+prompt)?\s*", re.I)
+_REMIX_VERB = re.compile(
+    r"^\s*(?:make|turn|change|render|redo|remix)\s+(?:this|it)(?:\s+prompt)?\s*", re.I
+)
 _CJK_FILLERS = re.compile(
     r"のための|のために|向けの|向け|っぽい|みたいな|的な|な感じ|を作って(?:ください)?|作って|ください|"
     r"を生成|して|一张|一个|一幅|帮我|给我|请|生成|设计|制作|画一|用于|为了|만들어\s*줘|만들어\s*주세요|"
@@ -109,16 +144,34 @@ _CJK_FILLERS = re.compile(
 )
 _EDGE_PARTICLES = re.compile(r"^[のをにでがはと的与和及、,\s]+|[のをにでがはとな的与和及、,\s]+$")
 # Korean particles come off only when a word of two syllables or more stays ("가을" keeps its 을).
-_KO_PARTICLE = re.compile(r"(?<=[\uac00-\ud7af]{2})(?:으로|에서|로|을|를|이|가|의|에|와|과|은|는|도|풍)$")
+_KO_PARTICLE = re.compile(
+    r"(?<=[\uac00-\ud7af]{2})(?:으로|에서|로|을|를|이|가|의|에|와|과|은|는|도|풍)$"
+)
 # Material words ("marble table", "glass jar") name a look only together with sculpture words.
-NOT_STYLE_WORDS = frozenset({"marble", "glass", "bronze", "crystal", "canvas", "clay", "texture",
-                             "wash", "sprite", "relief", "ice sculpture", "statue"})
+NOT_STYLE_WORDS = frozenset(
+    {
+        "marble",
+        "glass",
+        "bronze",
+        "crystal",
+        "canvas",
+        "clay",
+        "texture",
+        "wash",
+        "sprite",
+        "relief",
+        "ice sculpture",
+        "statue",
+    }
+)
 _LATIN_WORD = re.compile(r"[^\W_][\w'’\-]*", re.UNICODE)
 
 
 def _is_cjk(text: str) -> bool:
-    return any(0x3040 <= ord(c) <= 0x30FF or 0x4E00 <= ord(c) <= 0x9FFF or 0xAC00 <= ord(c) <= 0xD7AF
-               for c in text)
+    return any(
+        0x3040 <= ord(c) <= 0x30FF or 0x4E00 <= ord(c) <= 0x9FFF or 0xAC00 <= ord(c) <= 0xD7AF
+        for c in text
+    )
 
 
 @dataclass
@@ -176,10 +229,15 @@ def _find_terms(text: str, lang: str, index: TopicIndex) -> list[_Hit]:
         if _is_cjk(term):
             if all(0xAC00 <= ord(c) <= 0xD7AF for c in term) and len(term) == 1:
                 # A one-syllable Korean word must stand alone (with a particle at most).
-                pat = rf"(?<![\uac00-\ud7af]){re.escape(term)}(?:을|를|이|가|의|에|은|는|도)?(?![\uac00-\ud7af])"
+                pat = (
+                    rf"(?<![\uac00-\ud7af]){re.escape(term)}"
+                    r"(?:을|를|이|가|의|에|은|는|도)?(?![\uac00-\ud7af])"
+                )
                 return [(m.start(), m.start() + len(term)) for m in re.finditer(pat, low)]
             return [(m.start(), m.end()) for m in re.finditer(re.escape(term), low)]
-        return [(m.start(), m.end()) for m in re.finditer(rf"(?<![\w]){re.escape(term)}(?![\w])", low)]
+        return [
+            (m.start(), m.end()) for m in re.finditer(rf"(?<![\w]){re.escape(term)}(?![\w])", low)
+        ]
 
     candidates: list[tuple[str, str, str | None]] = []  # (term, english, topic)
     for kw, tid in index.keywords:
@@ -293,7 +351,7 @@ def understand(
     embed: Any = None,
     predict: Any = None,
 ) -> Understanding:
-    """Read a brief. ``embed(text) -> unit vector`` and ``predict(text) -> [(topic, p)]`` are optional."""
+    """Read a brief (``embed(text) -> vector`` and ``predict(text) -> [(topic, p)]`` optional)."""
     detected, confidence = detect_language(text)
     lang = detected
     hits = _find_terms(text, lang, index)
@@ -331,9 +389,7 @@ def understand(
     glosses = [h.english for h in hits if h.english.lower() != h.text.lower()]
     if lang != "en" and glosses:
         # Keep the visitor's words for the subject; the glosses serve retrieval.
-        subject_en = " ".join(
-            h.english for h in hits if not _covered(h, style, deliverable, mood)
-        )
+        subject_en = " ".join(h.english for h in hits if not _covered(h, style, deliverable, mood))
     else:
         subject_en = subject
     if predict is not None:
@@ -349,8 +405,13 @@ def understand(
             if sims[row] >= 0.45 and tid not in scores:
                 scores[tid] = (float(sims[row]), "embedding")
     topics = [
-        TopicGuess(id=tid, name=index.topics[tid]["name"], facet=index.topics[tid]["facet"],
-                   score=round(s, 3), via=via)  # type: ignore[arg-type]
+        TopicGuess(
+            id=tid,
+            name=index.topics[tid]["name"],
+            facet=index.topics[tid]["facet"],
+            score=round(s, 3),
+            via=via,
+        )  # type: ignore[arg-type]
         for tid, (s, via) in sorted(scores.items(), key=lambda kv: -kv[1][0])
     ]
     query_parts = [subject_en, *deliverable, *style, *mood]

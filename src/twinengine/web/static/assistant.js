@@ -71,6 +71,7 @@
     status.textContent = "Reading your brief…";
     go.disabled = true;
     result.dataset.state = "streaming";
+    result.dataset.deltas = "0";
 
     function onEvent(name, data) {
       if (name === "meta") {
@@ -79,6 +80,7 @@
         status.textContent = "Writing…";
       } else if (name === "delta") {
         out.textContent += data.text;
+        result.dataset.deltas = String((+result.dataset.deltas || 0) + 1);
       } else if (name === "reset") {
         out.textContent = "";
         status.textContent = "The model's answer was refused; using the catalog composer.";
