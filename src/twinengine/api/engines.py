@@ -10,3 +10,4 @@ import twinengine.discovery.index.plugin  # noqa: E402,F401  (search: /v1/search
 import twinengine.api.routes.experiments  # noqa: E402,F401  (experiments: /v1/experiments)
 import twinengine.api.routes.assistant  # noqa: E402,F401  (assistant: /v1/assistant)
 import twinengine.api.routes.dubbing  # noqa: E402,F401  (dubbing: /v1/dubbing/runs, /dub page)
+import twinengine.api.routes.flows  # noqa: E402,F401  (workflows: /v1/flows, /flows page)
