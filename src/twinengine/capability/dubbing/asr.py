@@ -130,7 +130,7 @@ class FasterWhisperTranscriber(Transcriber):
     """faster-whisper (CTranslate2) on the CPU, int8, with word timestamps."""
 
     def __init__(self, *, model: str, models_dir: Path, threads: int = 2,
-                 compute_type: str = "int8", beam_size: int = 1) -> None:
+                 compute_type: str = "int8", beam_size: int = 5) -> None:
         try:
             from faster_whisper import WhisperModel
         except ImportError as exc:
