@@ -211,6 +211,10 @@ def demo(
 
 # Engines' command groups: one line each (each module defines `app = typer.Typer(...)`).
 # --- engine commands ---
+from twinengine.cli import events as _events  # noqa: E402
+
+app.add_typer(_events.app, name="events")
+app.command("stats")(_events.stats)
 from twinengine.cli import flow as _flow  # noqa: E402
 
 app.add_typer(_flow.app, name="flow")
