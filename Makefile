@@ -7,7 +7,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 export TWINENGINE_HOME ?= $(CURDIR)/.twinengine
 
-.PHONY: help install demo serve test test-postgres test-fast lint browser bench-search bench-recs bench-rank bench-exp bench-dub bench clean
+.PHONY: help install media-deps demo serve test test-postgres test-fast lint browser bench-search bench-recs bench-rank bench-exp bench-dub bench clean
 
 help:
 	@echo "make demo    set up, load the bundled real catalog, serve the gallery on http://$(HOST):$(PORT)"
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[all,test]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) media-deps
 
 # Browser tests drive Debian's Chromium (never a downloaded browser build).
 browser:
@@ -30,6 +30,17 @@ browser:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
 	  || echo "warning: could not install chromium; browser tests will be skipped"; }
+
+# Dubbing needs Debian's ffmpeg, espeak-ng and Apertium (en<->es), and Resemblyzer's packaged
+# speaker-encoder weights (pip --no-deps: its librosa/webrtcvad runtime is not used).
+media-deps: $(STAMP)
+	@command -v ffmpeg >/dev/null && command -v espeak-ng >/dev/null && test -e /usr/share/apertium/modes/eng-spa.mode || { \
+	  echo "installing Debian's ffmpeg, espeak-ng and apertium-en-es for dubbing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg espeak-ng apertium apertium-en-es >/dev/null) \
+	  || echo "warning: could not install the dubbing tools; dubbing tests will be skipped"; }
+	@$(BIN)/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('resemblyzer') is None)" 2>/dev/null \
+	  || $(BIN)/python -m pip install -q --no-deps resemblyzer==0.1.4 \
+	  || echo "warning: could not install resemblyzer; use TWINENGINE_DUB_SPEAKER_ENCODER=mfcc"
 
 demo: install
 	$(BIN)/twinengine demo --host $(HOST) --port $(PORT)
