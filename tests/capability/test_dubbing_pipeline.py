@@ -64,8 +64,12 @@ def dubbed(mctx: AppContext, clip: Path) -> dict:
     run = service.create_run(mctx, video=clip, target="es", voice_match=True)
     seen: list[str] = []
     result = service.run(mctx, run_id=run.id, progress=lambda stage, i, n: seen.append(stage))
-    return {"run": service.get_run(mctx, run_id=run.id), "result": result, "progress": seen,
-            "dir": mctx.settings.home / "dubbing" / run.id}
+    return {
+        "run": service.get_run(mctx, run_id=run.id),
+        "result": result,
+        "progress": seen,
+        "dir": mctx.settings.home / "dubbing" / run.id,
+    }
 
 
 def test_every_stage_ran_once_and_progress_was_reported(dubbed: dict) -> None:
@@ -95,8 +99,10 @@ def test_output_has_video_two_audio_tracks_and_two_subtitle_tracks(dubbed: dict)
     assert kinds.count("video") == 1 and kinds.count("audio") == 2 and kinds.count("subtitle") == 2
     audio_langs = [s["language"] for s in streams if s["type"] == "audio"]
     assert audio_langs == ["spa", "eng"]
-    assert "Hola" in (dubbed["dir"] / "subs-es.srt").read_text() or "hola" in (
-        dubbed["dir"] / "subs-es.srt").read_text().lower()
+    assert (
+        "Hola" in (dubbed["dir"] / "subs-es.srt").read_text()
+        or "hola" in (dubbed["dir"] / "subs-es.srt").read_text().lower()
+    )
     assert (dubbed["dir"] / "subs-en.vtt").read_text().startswith("WEBVTT")
 
 
@@ -147,10 +153,18 @@ def test_not_a_video_is_refused(mctx: AppContext, tmp_path: Path) -> None:
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "TWINENGINE_HOME": str(settings.home),
-           "TWINENGINE_DATABASE_URL": settings.effective_database_url}
-    return subprocess.Popen([sys.executable, "-m", "twinengine.cli.main", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "TWINENGINE_HOME": str(settings.home),
+        "TWINENGINE_DATABASE_URL": settings.effective_database_url,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "twinengine.cli.main", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 @pytest.mark.slow
@@ -174,7 +188,8 @@ def test_kill_9_then_resume_redoes_no_finished_stage(module_settings: Settings, 
     assert "asr" in finished and "quality" not in finished
     out, _ = _cli(module_settings, "dubs", "resume", run_dir.name).communicate(timeout=400)
     stages = json.loads((run_dir / "run.json").read_text()) and sorted(
-        (p.stem, int(p.read_text())) for p in (run_dir / "stages").glob("*.attempts"))
+        (p.stem, int(p.read_text())) for p in (run_dir / "stages").glob("*.attempts")
+    )
     attempts = dict(stages)
     assert (run_dir / "stages" / "quality.json").exists(), out
     for stage in finished:
@@ -189,12 +204,18 @@ def test_api_upload_watch_download(mctx: AppContext, clip: Path) -> None:
     from twinengine.api.app import create_app
 
     with TestClient(create_app(context=mctx)) as client:
-        bad = client.post("/v1/dubbing/runs", files={"file": ("a.txt", b"hello", "text/plain")},
-                          data={"target": "es"})
+        bad = client.post(
+            "/v1/dubbing/runs",
+            files={"file": ("a.txt", b"hello", "text/plain")},
+            data={"target": "es"},
+        )
         assert bad.status_code == 400 and "video" in bad.json()["error"]["message"]
         with clip.open("rb") as fh:
-            res = client.post("/v1/dubbing/runs", files={"file": ("clip.mp4", fh, "video/mp4")},
-                              data={"target": "es", "voice_match": "false"})
+            res = client.post(
+                "/v1/dubbing/runs",
+                files={"file": ("clip.mp4", fh, "video/mp4")},
+                data={"target": "es", "voice_match": "false"},
+            )
         assert res.status_code == 202, res.text
         run_id = res.json()["id"]
         deadline = time.time() + 300
@@ -208,4 +229,8 @@ def test_api_upload_watch_download(mctx: AppContext, clip: Path) -> None:
         assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
         assert client.get(f"/v1/dubbing/runs/{run_id}/files/run.json").status_code == 404
         page = client.get(f"/dub?run={run_id}")
-        assert page.status_code == 200 and "/static/dub.js" in page.text and "<script>" not in page.text
+        assert (
+            page.status_code == 200
+            and "/static/dub.js" in page.text
+            and "<script>" not in page.text
+        )

@@ -18,9 +18,13 @@ from twinengine.errors import InvalidInput
 
 
 def test_registries_name_their_choices() -> None:
-    for reg, builtins in [(TRANSCRIBERS, {"faster-whisper"}), (TRANSLATORS, {"apertium", "llm", "ct2"}),
-                          (SYNTHESIZERS, {"espeak", "piper"}), (MATCHERS, {"none", "praat", "command"}),
-                          (ENCODERS, {"resemblyzer", "mfcc"})]:
+    for reg, builtins in [
+        (TRANSCRIBERS, {"faster-whisper"}),
+        (TRANSLATORS, {"apertium", "llm", "ct2"}),
+        (SYNTHESIZERS, {"espeak", "piper"}),
+        (MATCHERS, {"none", "praat", "command"}),
+        (ENCODERS, {"resemblyzer", "mfcc"}),
+    ]:
         assert builtins <= set(reg.names())
         with pytest.raises(InvalidInput) as err:
             reg.get("nope")
@@ -34,8 +38,13 @@ def test_wer_counts_edits_and_ignores_case_accents_punctuation() -> None:
 
 
 def test_split_lines_breaks_at_sentences_and_pauses() -> None:
-    words = [Word(0.0, 0.4, "Hello"), Word(0.5, 0.9, "there."), Word(1.0, 1.3, "How"),
-             Word(1.4, 1.6, "are"), Word(2.6, 2.9, "you?")]
+    words = [
+        Word(0.0, 0.4, "Hello"),
+        Word(0.5, 0.9, "there."),
+        Word(1.0, 1.3, "How"),
+        Word(1.4, 1.6, "are"),
+        Word(2.6, 2.9, "you?"),
+    ]
     lines = timing.split_lines([Segment(0.0, 2.9, "Hello there. How are you?", words)])
     assert [t for _, _, t in lines] == ["Hello there.", "How are", "you?"]
     assert lines[0][:2] == (0.0, 0.9)
@@ -83,7 +92,9 @@ def test_speaker_clustering_groups_by_similarity() -> None:
 
 
 def test_subtitles_srt_and_vtt(tmp_path: Path) -> None:
-    srt, vtt = _media.write_subtitles(tmp_path / "subs-es", [(0.0, 1.5, "Hola."), (61.25, 62.0, "Adiós.")])
+    srt, vtt = _media.write_subtitles(
+        tmp_path / "subs-es", [(0.0, 1.5, "Hola."), (61.25, 62.0, "Adiós.")]
+    )
     assert srt.read_text().startswith("1\n00:00:00,000 --> 00:00:01,500\nHola.\n")
     assert "00:01:01.250 --> 00:01:02.000\nAdiós." in vtt.read_text()
     assert vtt.read_text().startswith("WEBVTT")
@@ -105,7 +116,8 @@ def test_router_answer_must_be_one_line_per_input() -> None:
 @pytest.mark.skipif(not shutil.which("apertium"), reason="apertium not installed (make media-deps)")
 def test_apertium_translates_line_by_line() -> None:
     out = TRANSLATORS.get("apertium")().translate(
-        [Line("The dog is big.", 1.0), Line("We eat bread.", 1.0)], source="en", target="es")
+        [Line("The dog is big.", 1.0), Line("We eat bread.", 1.0)], source="en", target="es"
+    )
     assert len(out) == 2
     assert "perro" in out[0].lower()
     assert "pan" in out[1].lower()

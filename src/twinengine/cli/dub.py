@@ -38,8 +38,18 @@ def _print_result(ctx: typer.Context, run_id: str) -> None:
     console.print(f"video: {out_dir / 'output.mp4'}")
     if run.item_id:
         console.print(f"catalog item: {run.item_id}  url: {run.urls.get('output.mp4', '')}")
-    shown = {k: q.get(k) for k in ("rtf", "rtf_cpu", "wer", "speaker_sim",
-                                   "speaker_sim_before_match", "max_drift_ms", "mean_drift_ms")}
+    shown = {
+        k: q.get(k)
+        for k in (
+            "rtf",
+            "rtf_cpu",
+            "wer",
+            "speaker_sim",
+            "speaker_sim_before_match",
+            "max_drift_ms",
+            "mean_drift_ms",
+        )
+    }
     console.print("quality: " + json.dumps(shown))
 
 
@@ -48,16 +58,29 @@ def dub(
     ctx: typer.Context,
     video: Annotated[Path, typer.Argument(help="video file to dub (mp4, mov, mkv, webm)")],
     to: Annotated[str, typer.Option("--to", help="target language (es, en)")] = "es",
-    source: Annotated[str | None, typer.Option("--from", help="source language; default: detect")] = None,
-    voice_match: Annotated[bool, typer.Option("--voice-match", help="match the source voice")] = False,
-    lipsync: Annotated[bool, typer.Option("--lipsync", help="lip-sync (needs a configured model)")] = False,
+    source: Annotated[
+        str | None, typer.Option("--from", help="source language; default: detect")
+    ] = None,
+    voice_match: Annotated[
+        bool, typer.Option("--voice-match", help="match the source voice")
+    ] = False,
+    lipsync: Annotated[
+        bool, typer.Option("--lipsync", help="lip-sync (needs a configured model)")
+    ] = False,
     translator: Annotated[str | None, typer.Option(help="apertium, llm or ct2")] = None,
 ) -> None:
     """Dub VIDEO into another language (a resumable DBOS workflow) with progress."""
     from twinengine.capability.dubbing import service
 
-    run = service.create_run(context_of(ctx), video=video, target=to, source=source,
-                             voice_match=voice_match, lipsync=lipsync, translator=translator)
+    run = service.create_run(
+        context_of(ctx),
+        video=video,
+        target=to,
+        source=source,
+        voice_match=voice_match,
+        lipsync=lipsync,
+        translator=translator,
+    )
     console.print(f"run {run.id} (resume with: twinengine dubs resume {run.id})")
     _run_with_progress(ctx, run.id)
     _print_result(ctx, run.id)
@@ -65,7 +88,9 @@ def dub(
 
 @app.command()
 @handle_errors
-def resume(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="dubbing run id")]) -> None:
+def resume(
+    ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="dubbing run id")]
+) -> None:
     """Finish an interrupted run from its last completed stage."""
     _run_with_progress(ctx, run_id)
     _print_result(ctx, run_id)
@@ -88,5 +113,7 @@ def list_(ctx: typer.Context) -> None:
 
     table = Table("id", "status", "to", "voice match", "file")
     for r in service.list_runs(context_of(ctx)):
-        table.add_row(r.id, r.status, r.target, "yes" if r.voice_match else "no", r.original_name or "")
+        table.add_row(
+            r.id, r.status, r.target, "yes" if r.voice_match else "no", r.original_name or ""
+        )
     console.print(table)

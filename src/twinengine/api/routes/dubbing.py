@@ -21,8 +21,13 @@ from twinengine.web.views import register_page, templates
 router = APIRouter(tags=["dubbing"])
 pages = APIRouter(include_in_schema=False)
 
-_MEDIA = {".mp4": "video/mp4", ".wav": "audio/wav", ".srt": "application/x-subrip",
-          ".vtt": "text/vtt", ".json": "application/json"}
+_MEDIA = {
+    ".mp4": "video/mp4",
+    ".wav": "audio/wav",
+    ".srt": "application/x-subrip",
+    ".vtt": "text/vtt",
+    ".json": "application/json",
+}
 
 
 @router.post("/dubbing/runs", status_code=202, response_model=DubRunPublic)
@@ -46,8 +51,16 @@ async def create_dub(
     path = Path(tmp.name)
     try:
         run = await run_in_threadpool(
-            service.create_run, ctx, video=path, target=target, voice_match=voice_match,
-            lipsync=lipsync, original_name=name, translator=translator or None, move=True)
+            service.create_run,
+            ctx,
+            video=path,
+            target=target,
+            voice_match=voice_match,
+            lipsync=lipsync,
+            original_name=name,
+            translator=translator or None,
+            move=True,
+        )
     finally:
         path.unlink(missing_ok=True)
     service.start_in_background(ctx, run_id=run.id)
@@ -71,8 +84,9 @@ def get_dub(ctx: ContextDep, run_id: str) -> Any:
 def get_dub_file(ctx: ContextDep, run_id: str, name: str) -> FileResponse:
     """Download a finished run's video, dub track, subtitles or report."""
     path = service.run_file(ctx, run_id=run_id, name=name)
-    return FileResponse(path, media_type=_MEDIA.get(path.suffix, "application/octet-stream"),
-                        filename=path.name)
+    return FileResponse(
+        path, media_type=_MEDIA.get(path.suffix, "application/octet-stream"), filename=path.name
+    )
 
 
 @pages.get("/dub", response_class=HTMLResponse)
@@ -80,8 +94,10 @@ def dub_page(request: Request) -> HTMLResponse:
     """Upload a clip, watch the run, play and download the result."""
     ctx = request.app.state.context
     return templates.TemplateResponse(
-        request, "dub.html", {"runs": service.list_runs(ctx, limit=20),
-                              "languages": sorted(service.LANGUAGES)})
+        request,
+        "dub.html",
+        {"runs": service.list_runs(ctx, limit=20), "languages": sorted(service.LANGUAGES)},
+    )
 
 
 register(router)

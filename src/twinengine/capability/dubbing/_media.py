@@ -56,8 +56,14 @@ def probe(path: Path) -> Probe:
             if not duration and v.duration and v.time_base:
                 duration = float(v.duration * v.time_base)
             fps = float(v.average_rate) if v.average_rate else 0.0
-            return Probe(duration, v.codec_context.width, v.codec_context.height, fps,
-                         v.codec_context.name, bool(auds))
+            return Probe(
+                duration,
+                v.codec_context.width,
+                v.codec_context.height,
+                fps,
+                v.codec_context.name,
+                bool(auds),
+            )
     except InvalidInput:
         raise
     except Exception as exc:  # PyAV raises its own error tree for undecodable input
@@ -134,25 +140,54 @@ def ffmpeg_bin() -> str:
     """Path of Debian's ffmpeg; ``BackendUnavailable`` with the install hint if missing."""
     exe = shutil.which("ffmpeg")
     if not exe:
-        raise BackendUnavailable("ffmpeg is not installed: make media-deps (apt-get install ffmpeg)")
+        raise BackendUnavailable(
+            "ffmpeg is not installed: make media-deps (apt-get install ffmpeg)"
+        )
     return exe
 
 
 def mux(
-    *, video: Path, dub: Path, original: Path, subs: list[tuple[Path, str]], out: Path,
-    source_lang: str, target_lang: str,
+    *,
+    video: Path,
+    dub: Path,
+    original: Path,
+    subs: list[tuple[Path, str]],
+    out: Path,
+    source_lang: str,
+    target_lang: str,
 ) -> Path:
     """Original video stream + dubbed track (default) + original track + subtitle tracks."""
-    args = [ffmpeg_bin(), "-y", "-v", "error", "-i", str(video), "-i", str(dub), "-i", str(original)]
+    args = [
+        ffmpeg_bin(),
+        "-y",
+        "-v",
+        "error",
+        "-i",
+        str(video),
+        "-i",
+        str(dub),
+        "-i",
+        str(original),
+    ]
     for sub, _ in subs:
         args += ["-i", str(sub)]
     args += ["-map", "0:v:0", "-map", "1:a:0", "-map", "2:a:0"]
     args += sum((["-map", f"{3 + i}:0"] for i in range(len(subs))), [])
     args += ["-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-c:s", "mov_text"]
-    args += ["-metadata:s:a:0", f"language={_ISO3.get(target_lang, target_lang)}",
-             "-metadata:s:a:0", "title=Dub", "-disposition:a:0", "default",
-             "-metadata:s:a:1", f"language={_ISO3.get(source_lang, source_lang)}",
-             "-metadata:s:a:1", "title=Original", "-disposition:a:1", "0"]
+    args += [
+        "-metadata:s:a:0",
+        f"language={_ISO3.get(target_lang, target_lang)}",
+        "-metadata:s:a:0",
+        "title=Dub",
+        "-disposition:a:0",
+        "default",
+        "-metadata:s:a:1",
+        f"language={_ISO3.get(source_lang, source_lang)}",
+        "-metadata:s:a:1",
+        "title=Original",
+        "-disposition:a:1",
+        "0",
+    ]
     for i, (_, lang) in enumerate(subs):
         args += [f"-metadata:s:s:{i}", f"language={_ISO3.get(lang, lang)}"]
     tmp = out.with_name("tmp-" + out.name)
@@ -169,8 +204,11 @@ def stream_summary(path: Path) -> list[dict[str, Any]]:
     av = _av()
     with av.open(str(path)) as box:
         return [
-            {"type": s.type, "codec": s.codec_context.name if s.codec_context else None,
-             "language": (s.metadata or {}).get("language")}
+            {
+                "type": s.type,
+                "codec": s.codec_context.name if s.codec_context else None,
+                "language": (s.metadata or {}).get("language"),
+            }
             for s in box.streams
         ]
 

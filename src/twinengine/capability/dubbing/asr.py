@@ -52,8 +52,12 @@ class Segment:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"start": self.start, "end": self.end, "text": self.text,
-                "words": [w.__dict__ for w in self.words]}
+        return {
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "words": [w.__dict__ for w in self.words],
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Segment:
@@ -129,8 +133,15 @@ _MODELS_LOCK = threading.Lock()
 class FasterWhisperTranscriber(Transcriber):
     """faster-whisper (CTranslate2) on the CPU, int8, with word timestamps."""
 
-    def __init__(self, *, model: str, models_dir: Path, threads: int = 2,
-                 compute_type: str = "int8", beam_size: int = 5) -> None:
+    def __init__(
+        self,
+        *,
+        model: str,
+        models_dir: Path,
+        threads: int = 2,
+        compute_type: str = "int8",
+        beam_size: int = 5,
+    ) -> None:
         try:
             from faster_whisper import WhisperModel
         except ImportError as exc:
@@ -139,16 +150,25 @@ class FasterWhisperTranscriber(Transcriber):
         key = (str(path), compute_type, threads)
         with _MODELS_LOCK:  # one loaded model per process: loading costs seconds
             if key not in _MODELS:
-                _MODELS[key] = WhisperModel(str(path), device="cpu", compute_type=compute_type,
-                                            cpu_threads=threads, local_files_only=True)
+                _MODELS[key] = WhisperModel(
+                    str(path),
+                    device="cpu",
+                    compute_type=compute_type,
+                    cpu_threads=threads,
+                    local_files_only=True,
+                )
         self.model = _MODELS[key]
         self.beam_size = beam_size
 
     def transcribe(self, audio: np.ndarray, *, language: str | None) -> tuple[str, list[Segment]]:
         """Segments with word timestamps; VAD keeps silence from becoming hallucinated text."""
         segs, info = self.model.transcribe(
-            audio.astype(np.float32), language=language, beam_size=self.beam_size,
-            word_timestamps=True, vad_filter=True, condition_on_previous_text=False,
+            audio.astype(np.float32),
+            language=language,
+            beam_size=self.beam_size,
+            word_timestamps=True,
+            vad_filter=True,
+            condition_on_previous_text=False,
         )
         out = []
         for s in segs:

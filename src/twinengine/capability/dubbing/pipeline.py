@@ -31,8 +31,20 @@ from twinengine.errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
-STAGES = ["probe", "extract", "asr", "speakers", "translate", "tts", "match", "mix", "lipsync",
-          "mux", "publish", "quality"]
+STAGES = [
+    "probe",
+    "extract",
+    "asr",
+    "speakers",
+    "translate",
+    "tts",
+    "match",
+    "mix",
+    "lipsync",
+    "mux",
+    "publish",
+    "quality",
+]
 Progress = Callable[[str, int, int], None]
 
 
@@ -150,8 +162,9 @@ def _source16k(run: Run) -> np.ndarray:
 
 def _transcriber(ctx: AppContext) -> Any:
     s = ctx.settings
-    return TRANSCRIBERS.get(s.dub_asr)(model=s.dub_asr_model, models_dir=s.home / "models",
-                                       threads=s.dub_threads)
+    return TRANSCRIBERS.get(s.dub_asr)(
+        model=s.dub_asr_model, models_dir=s.home / "models", threads=s.dub_threads
+    )
 
 
 def _asr(ctx: AppContext, run: Run) -> dict[str, Any]:
@@ -159,8 +172,10 @@ def _asr(ctx: AppContext, run: Run) -> dict[str, Any]:
     if not segs:
         raise InvalidInput("no speech found in the video's audio")
     lines = timing.split_lines(segs)
-    dump_json(run.path("transcript.json"), {"language": lang, "segments": [s.to_dict() for s in segs],
-                                            "lines": lines})
+    dump_json(
+        run.path("transcript.json"),
+        {"language": lang, "segments": [s.to_dict() for s in segs], "lines": lines},
+    )
     return {"language": lang, "segments": len(segs), "lines": len(lines)}
 
 
@@ -179,8 +194,9 @@ _CALIBRATION = {
 }
 
 
-def _calibrate(ctx: AppContext, synth: Synthesizer, target: str, candidates: list[str], enc: Any
-               ) -> tuple[dict[str, np.ndarray], dict[str, VoiceProfile]]:
+def _calibrate(
+    ctx: AppContext, synth: Synthesizer, target: str, candidates: list[str], enc: Any
+) -> tuple[dict[str, np.ndarray], dict[str, VoiceProfile]]:
     """Embedding and profile of each candidate TTS voice, cached per machine (they depend only
     on the TTS backend, voice and encoder)."""
     from twinengine.capability.dubbing.voice import voice_profile
@@ -192,12 +208,16 @@ def _calibrate(ctx: AppContext, synth: Synthesizer, target: str, candidates: lis
     for v in candidates:
         if v not in known:
             sample = timing.trim(synth.synthesize(text, lang=target, voice=v))
-            known[v] = {"emb": enc.embed(sample, SR).tolist(),
-                        "profile": voice_profile(sample, SR).to_dict()}
+            known[v] = {
+                "emb": enc.embed(sample, SR).tolist(),
+                "profile": voice_profile(sample, SR).to_dict(),
+            }
     cache.parent.mkdir(parents=True, exist_ok=True)
     dump_json(cache, known)
-    return ({v: np.asarray(known[v]["emb"]) for v in candidates},
-            {v: VoiceProfile(**known[v]["profile"]) for v in candidates})
+    return (
+        {v: np.asarray(known[v]["emb"]) for v in candidates},
+        {v: VoiceProfile(**known[v]["profile"]) for v in candidates},
+    )
 
 
 def _speakers(ctx: AppContext, run: Run) -> dict[str, Any]:
@@ -231,9 +251,17 @@ def _speakers(ctx: AppContext, run: Run) -> dict[str, Any]:
             voice = candidates[k % len(candidates)]
         used.add(voice)
         np.save(run.path(f"speaker{k}.npy"), emb)
-        speakers.append({"id": k, "voice": voice, "profile": profile.to_dict(),
-                         "synth_profile": voice_profiles[voice].to_dict() if voice in voice_profiles else None,
-                         "seconds": round(own.size / SR, 2)})
+        speakers.append(
+            {
+                "id": k,
+                "voice": voice,
+                "profile": profile.to_dict(),
+                "synth_profile": voice_profiles[voice].to_dict()
+                if voice in voice_profiles
+                else None,
+                "seconds": round(own.size / SR, 2),
+            }
+        )
     dump_json(run.path("speakers.json"), {"labels": labels, "speakers": speakers})
     return {"speakers": len(speakers), "voices": [s["voice"] for s in speakers]}
 
@@ -249,16 +277,26 @@ def _translate(ctx: AppContext, run: Run) -> dict[str, Any]:
     labels = run.load("speakers.json")["labels"]
     source = run.request.get("source") or tr["language"]
     translator = TRANSLATORS.get(run.request.get("translator") or s.dub_translator)(
-        ctx=ctx, glossary=_glossary(s.dub_glossary), run_id=run.id,
-        model_path=s.dub_ct2_model_path, threads=s.dub_threads)
+        ctx=ctx,
+        glossary=_glossary(s.dub_glossary),
+        run_id=run.id,
+        model_path=s.dub_ct2_model_path,
+        threads=s.dub_threads,
+    )
     lines = tr["lines"]
-    out = translator.translate([Line(t, b - a) for a, b, t in lines], source=source,
-                               target=run.request["target"])
-    rows = [{"start": a, "end": b, "text": t, "target": o, "speaker": lab}
-            for (a, b, t), o, lab in zip(lines, out, labels, strict=True)]
+    out = translator.translate(
+        [Line(t, b - a) for a, b, t in lines], source=source, target=run.request["target"]
+    )
+    rows = [
+        {"start": a, "end": b, "text": t, "target": o, "speaker": lab}
+        for (a, b, t), o, lab in zip(lines, out, labels, strict=True)
+    ]
     dump_json(run.path("translation.json"), {"source": source, "lines": rows})
-    return {"lines": len(rows), "source": source,
-            "fallback": bool(getattr(translator, "fallback_used", False))}
+    return {
+        "lines": len(rows),
+        "source": source,
+        "fallback": bool(getattr(translator, "fallback_used", False)),
+    }
 
 
 def _tts(ctx: AppContext, run: Run) -> dict[str, Any]:
@@ -267,8 +305,11 @@ def _tts(ctx: AppContext, run: Run) -> dict[str, Any]:
     rows = run.load("translation.json")["lines"]
     voices = {sp["id"]: sp["voice"] for sp in run.load("speakers.json")["speakers"]}
     duration = run.marker("probe")["duration"]  # type: ignore[index]
-    slots = timing.slots([(r["start"], r["end"], r["target"]) for r in rows], duration=duration,
-                         max_borrow=s.dub_max_borrow_s)
+    slots = timing.slots(
+        [(r["start"], r["end"], r["target"]) for r in rows],
+        duration=duration,
+        max_borrow=s.dub_max_borrow_s,
+    )
     synth, target = _synth(ctx), run.request["target"]
     folder = run.path("tts")
     folder.mkdir(exist_ok=True)
@@ -278,7 +319,9 @@ def _tts(ctx: AppContext, run: Run) -> dict[str, Any]:
         clip = timing.trim(synth.synthesize(row["target"], lang=target, voice=voice))
         speed = timing.needed_speed(clip.size / SR, slot, max_tempo=s.dub_max_tempo)
         if speed > 1.0:
-            clip = timing.trim(synth.synthesize(row["target"], lang=target, voice=voice, speed=speed))
+            clip = timing.trim(
+                synth.synthesize(row["target"], lang=target, voice=voice, speed=speed)
+            )
             rest = timing.needed_speed(clip.size / SR, slot, max_tempo=s.dub_max_tempo / speed)
             clip = timing.stretch(clip, rest)
             speed *= rest
@@ -303,8 +346,9 @@ def _match(ctx: AppContext, run: Run) -> dict[str, Any]:
         if not ref.exists():
             write_wav(ref, source[int(row["start"] * SR) : int(row["end"] * SR)], SR)
         synth_profile = VoiceProfile(**(sp["synth_profile"] or sp["profile"]))
-        out = matcher.match(clip, source=VoiceProfile(**sp["profile"]), synth=synth_profile,
-                            reference=ref)
+        out = matcher.match(
+            clip, source=VoiceProfile(**sp["profile"]), synth=synth_profile, reference=ref
+        )
         write_wav(folder / f"{i:04d}.wav", out, SR)
     return {"matched": True, "backend": ctx.settings.dub_voice_matcher}
 
@@ -332,22 +376,38 @@ def _lipsync(ctx: AppContext, run: Run) -> dict[str, Any]:
         return {"lipsync": False}
     from twinengine.capability.dubbing.external import lipsync
 
-    lipsync(ctx.settings.dub_lipsync_command, video=run.path(run.request["video"]),
-            audio=run.path("dub.wav"), output=run.path("lipsync.mp4"))
+    lipsync(
+        ctx.settings.dub_lipsync_command,
+        video=run.path(run.request["video"]),
+        audio=run.path("dub.wav"),
+        output=run.path("lipsync.mp4"),
+    )
     return {"lipsync": True}
 
 
 def _mux(ctx: AppContext, run: Run) -> dict[str, Any]:
     tr = run.load("translation.json")
     rows, source, target = tr["lines"], tr["source"], run.request["target"]
-    src_subs = _media.write_subtitles(run.path(f"subs-{source}"),
-                                      [(r["start"], r["end"], r["text"]) for r in rows])
-    tgt_subs = _media.write_subtitles(run.path(f"subs-{target}"),
-                                      [(r["start"], r["end"], r["target"]) for r in rows])
-    video = run.path("lipsync.mp4") if run.path("lipsync.mp4").exists() else run.path(run.request["video"])
-    _media.mux(video=video, dub=run.path("dub.wav"), original=run.path("source.wav"),
-               subs=[(tgt_subs[0], target), (src_subs[0], source)], out=run.path("output.mp4"),
-               source_lang=source, target_lang=target)
+    src_subs = _media.write_subtitles(
+        run.path(f"subs-{source}"), [(r["start"], r["end"], r["text"]) for r in rows]
+    )
+    tgt_subs = _media.write_subtitles(
+        run.path(f"subs-{target}"), [(r["start"], r["end"], r["target"]) for r in rows]
+    )
+    video = (
+        run.path("lipsync.mp4")
+        if run.path("lipsync.mp4").exists()
+        else run.path(run.request["video"])
+    )
+    _media.mux(
+        video=video,
+        dub=run.path("dub.wav"),
+        original=run.path("source.wav"),
+        subs=[(tgt_subs[0], target), (src_subs[0], source)],
+        out=run.path("output.mp4"),
+        source_lang=source,
+        target_lang=target,
+    )
     return {"output": "output.mp4", "subtitles": [p.name for p in (*tgt_subs, *src_subs)]}
 
 
@@ -364,9 +424,18 @@ def _quality(ctx: AppContext, run: Run) -> dict[str, Any]:
 
 
 _STAGE_FUNCS: dict[str, Callable[[AppContext, Run], dict[str, Any]]] = {
-    "probe": _probe, "extract": _extract, "asr": _asr, "speakers": _speakers,
-    "translate": _translate, "tts": _tts, "match": _match, "mix": _mix, "lipsync": _lipsync,
-    "mux": _mux, "publish": _publish, "quality": _quality,
+    "probe": _probe,
+    "extract": _extract,
+    "asr": _asr,
+    "speakers": _speakers,
+    "translate": _translate,
+    "tts": _tts,
+    "match": _match,
+    "mix": _mix,
+    "lipsync": _lipsync,
+    "mux": _mux,
+    "publish": _publish,
+    "quality": _quality,
 }
 
 __all__ = ["STAGES", "Run", "Segment", "open_run", "run_all", "run_stage", "runs_root"]

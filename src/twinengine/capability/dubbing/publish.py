@@ -18,10 +18,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_TYPES = {".mp4": "video/mp4", ".srt": "application/x-subrip", ".vtt": "text/vtt",
-          ".wav": "audio/wav"}
-_LANG_NAMES = {"es": "Spanish", "en": "English", "fr": "French", "de": "German", "it": "Italian",
-               "pt": "Portuguese", "ca": "Catalan"}
+_TYPES = {
+    ".mp4": "video/mp4",
+    ".srt": "application/x-subrip",
+    ".vtt": "text/vtt",
+    ".wav": "audio/wav",
+}
+_LANG_NAMES = {
+    "es": "Spanish",
+    "en": "English",
+    "fr": "French",
+    "de": "German",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "ca": "Catalan",
+}
 
 
 def item_id(run_id: str) -> str:
@@ -38,8 +49,11 @@ def publish(ctx: AppContext, run: Run) -> dict[str, Any]:
     try:
         for name in files:
             key = f"dubbing/{run.id}/{name}"
-            urls[name] = store.put(key, run.path(name).read_bytes(),
-                                   content_type=_TYPES.get(Path(name).suffix, "application/octet-stream"))
+            urls[name] = store.put(
+                key,
+                run.path(name).read_bytes(),
+                content_type=_TYPES.get(Path(name).suffix, "application/octet-stream"),
+            )
             urls[name] = store.url(key)
     finally:
         store.close()
@@ -54,8 +68,13 @@ def publish(ctx: AppContext, run: Run) -> dict[str, Any]:
         "media": "video",
         "languages": [target, source],
         "collection": "dubbing",
-        "attributes": {"dubbing_run": run.id, "video_url": urls["output.mp4"], "files": urls,
-                       "source_language": source, "target_language": target},
+        "attributes": {
+            "dubbing_run": run.id,
+            "video_url": urls["output.mp4"],
+            "files": urls,
+            "source_language": source,
+            "target_language": target,
+        },
     }
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "item.jsonl"

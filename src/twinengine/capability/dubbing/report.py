@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from twinengine.context import AppContext
 
 
-def _speaker_sims(ctx: AppContext, run: Run, rows: list[dict[str, Any]], dub: np.ndarray
-                  ) -> tuple[float | None, float | None]:
+def _speaker_sims(
+    ctx: AppContext, run: Run, rows: list[dict[str, Any]], dub: np.ndarray
+) -> tuple[float | None, float | None]:
     """Seconds-weighted cosine between each speaker's source speech and (a) their lines in the
     dub track, (b) the same lines straight from TTS, before voice matching."""
     enc = ENCODERS.get(ctx.settings.dub_speaker_encoder)()
@@ -28,7 +29,9 @@ def _speaker_sims(ctx: AppContext, run: Run, rows: list[dict[str, Any]], dub: np
         k = sp["id"]
         src = np.load(run.path(f"speaker{k}.npy"))
         idx = [i for i, r in enumerate(rows) if r["speaker"] == k]
-        out = np.concatenate([dub[int(placed[i]["start"] * SR) : int(placed[i]["end"] * SR)] for i in idx])
+        out = np.concatenate(
+            [dub[int(placed[i]["start"] * SR) : int(placed[i]["end"] * SR)] for i in idx]
+        )
         raw = np.concatenate([read_wav(run.path("tts", f"{i:04d}.wav"))[0] for i in idx])
         if out.size < SR // 2:
             continue
@@ -70,7 +73,8 @@ def quality_report(ctx: AppContext, run: Run) -> dict[str, Any]:
         from twinengine.capability.dubbing.pipeline import _transcriber
 
         hyp_lang, segs = _transcriber(ctx).transcribe(
-            _media.resample(dub, SR, ASR_SR), language=run.request["target"])
+            _media.resample(dub, SR, ASR_SR), language=run.request["target"]
+        )
         hyp = " ".join(s.text for s in segs)
         report["wer"] = round(wer(" ".join(r["target"] for r in rows), hyp), 4)
         report["round_trip_text"] = hyp

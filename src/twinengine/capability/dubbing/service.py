@@ -35,9 +35,17 @@ except ImportError:  # pragma: no cover - the workflows extra is missing
 
 
 def create_run(
-    ctx: AppContext, *, video: Path, target: str, source: str | None = None,
-    voice_match: bool = False, lipsync: bool = False, title: str | None = None,
-    original_name: str | None = None, translator: str | None = None, move: bool = False,
+    ctx: AppContext,
+    *,
+    video: Path,
+    target: str,
+    source: str | None = None,
+    voice_match: bool = False,
+    lipsync: bool = False,
+    title: str | None = None,
+    original_name: str | None = None,
+    translator: str | None = None,
+    move: bool = False,
 ) -> Run:
     """Check the request, copy (or move) the video into a new run folder, return the run."""
     target = target.strip().lower()
@@ -51,8 +59,10 @@ def create_run(
         raise InvalidInput("lip-sync needs TWINENGINE_DUB_LIPSYNC_COMMAND (no model ships offline)")
     suffix = Path(original_name or video.name).suffix.lower()
     if suffix not in _VIDEO_SUFFIXES:
-        raise InvalidInput(f"not a video file name ({suffix or 'no extension'}); use one of "
-                           f"{', '.join(sorted(_VIDEO_SUFFIXES))}")
+        raise InvalidInput(
+            f"not a video file name ({suffix or 'no extension'}); use one of "
+            f"{', '.join(sorted(_VIDEO_SUFFIXES))}"
+        )
     info = _media.probe(video)  # InvalidInput for anything that is not a video
     if not info.has_audio:
         raise InvalidInput("the video has no audio track to dub")
@@ -61,9 +71,17 @@ def create_run(
     d.mkdir(parents=True)
     name = "input" + suffix
     (shutil.move if move else shutil.copyfile)(str(video), str(d / name))
-    request = {"video": name, "target": target, "source": source, "voice_match": voice_match,
-               "lipsync": lipsync, "title": title, "original_name": original_name or video.name,
-               "translator": translator, "created": datetime.now(UTC).isoformat()}
+    request = {
+        "video": name,
+        "target": target,
+        "source": source,
+        "voice_match": voice_match,
+        "lipsync": lipsync,
+        "title": title,
+        "original_name": original_name or video.name,
+        "translator": translator,
+        "created": datetime.now(UTC).isoformat(),
+    }
     _media.dump_json(d / "run.json", request)
     return Run(d, request)
 
@@ -146,23 +164,47 @@ def _record_error(ctx: AppContext, run_id: str, message: str) -> None:
 def get_run(ctx: AppContext, *, run_id: str) -> DubRunPublic:
     """A run's request, stage progress, outputs and quality report."""
     r = open_run(ctx, run_id)
-    stages = [{"name": s, "done": r.done(s), "attempts": r.attempts(s),
-               "seconds": (r.marker(s) or {}).get("seconds")} for s in STAGES]
+    stages = [
+        {
+            "name": s,
+            "done": r.done(s),
+            "attempts": r.attempts(s),
+            "seconds": (r.marker(s) or {}).get("seconds"),
+        }
+        for s in STAGES
+    ]
     err = r.path("error.json")
     error = json.loads(err.read_text())["message"] if err.exists() else None
     done = all(s["done"] for s in stages)
-    status = "done" if done else "failed" if error else (
-        "running" if any(s["attempts"] for s in stages) else "queued")
-    files = [p.name for p in sorted(r.dir.iterdir())
-             if p.is_file() and p.name in _downloadable(r)] if done else []
+    status = (
+        "done"
+        if done
+        else "failed"
+        if error
+        else ("running" if any(s["attempts"] for s in stages) else "queued")
+    )
+    files = (
+        [p.name for p in sorted(r.dir.iterdir()) if p.is_file() and p.name in _downloadable(r)]
+        if done
+        else []
+    )
     quality = r.load("quality.json") if r.path("quality.json").exists() else None
     publish = r.marker("publish")
     return DubRunPublic(
-        id=r.id, status=status, target=r.request["target"], source=r.request.get("source"),
-        voice_match=bool(r.request.get("voice_match")), lipsync=bool(r.request.get("lipsync")),
-        original_name=r.request.get("original_name"), created=r.request.get("created"),
-        stages=stages, error=error, files=files, quality=quality,
-        item_id=(publish or {}).get("item_id"), urls=(publish or {}).get("urls") or {},
+        id=r.id,
+        status=status,
+        target=r.request["target"],
+        source=r.request.get("source"),
+        voice_match=bool(r.request.get("voice_match")),
+        lipsync=bool(r.request.get("lipsync")),
+        original_name=r.request.get("original_name"),
+        created=r.request.get("created"),
+        stages=stages,
+        error=error,
+        files=files,
+        quality=quality,
+        item_id=(publish or {}).get("item_id"),
+        urls=(publish or {}).get("urls") or {},
     )
 
 

@@ -31,8 +31,9 @@ class Slot:
         return self.end - self.start
 
 
-def split_lines(segments: list[Segment], *, max_seconds: float = 7.0, pause: float = 0.45
-                ) -> list[tuple[float, float, str]]:
+def split_lines(
+    segments: list[Segment], *, max_seconds: float = 7.0, pause: float = 0.45
+) -> list[tuple[float, float, str]]:
     """Subtitle-sized lines from word timestamps: break at sentence ends, long pauses, 7 s."""
     lines: list[tuple[float, float, str]] = []
     for seg in segments:
@@ -51,8 +52,9 @@ def split_lines(segments: list[Segment], *, max_seconds: float = 7.0, pause: flo
     return [(a, max(b, a + 0.2), " ".join(t.split())) for a, b, t in lines if t.strip()]
 
 
-def slots(lines: list[tuple[float, float, str]], *, duration: float, max_borrow: float,
-          gap: float = 0.08) -> list[Slot]:
+def slots(
+    lines: list[tuple[float, float, str]], *, duration: float, max_borrow: float, gap: float = 0.08
+) -> list[Slot]:
     """Each line's slot and how far into the following silence it may borrow."""
     out = []
     for i, (a, b, _) in enumerate(lines):
@@ -92,8 +94,13 @@ def stretch(audio: np.ndarray, factor: float) -> np.ndarray:
     return out.values.reshape(-1).astype(np.float32)
 
 
-def place(clips: list[np.ndarray], slots_: list[Slot], *, duration: float,
-          background: np.ndarray | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+def place(
+    clips: list[np.ndarray],
+    slots_: list[Slot],
+    *,
+    duration: float,
+    background: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Mix the lines into one track at their slots; a line never starts before the previous
     one ends (that delay is drift, recorded)."""
     track = np.zeros(int(duration * SR) + SR, np.float32)
@@ -117,8 +124,13 @@ def place(clips: list[np.ndarray], slots_: list[Slot], *, duration: float,
     return track, placed
 
 
-def measure_drift(track: np.ndarray, lines: list[tuple[float, float, str]], *,
-                  max_borrow: float, floor_db: float = -35.0) -> list[dict[str, float]]:
+def measure_drift(
+    track: np.ndarray,
+    lines: list[tuple[float, float, str]],
+    *,
+    max_borrow: float,
+    floor_db: float = -35.0,
+) -> list[dict[str, float]]:
     """Per line, found in ``track`` itself: onset offset from the source start, overrun past
     the source end, and drift = max(|onset offset|, overrun past the allowed borrowed silence),
     all in milliseconds."""
@@ -136,12 +148,18 @@ def measure_drift(track: np.ndarray, lines: list[tuple[float, float, str]], *,
         hi = int(nxt * 100)
         idx = np.nonzero(loud[lo:hi])[0]
         if idx.size == 0:
-            out.append({"onset_ms": float("nan"), "overrun_ms": float("nan"), "drift_ms": float("nan")})
+            out.append(
+                {"onset_ms": float("nan"), "overrun_ms": float("nan"), "drift_ms": float("nan")}
+            )
             continue
         onset, offset = (lo + idx[0]) / 100, (lo + idx[-1] + 1) / 100
-        out.append({
-            "onset_ms": round(1000 * (onset - a), 1),
-            "overrun_ms": round(1000 * max(0.0, offset - b), 1),
-            "drift_ms": round(1000 * max(abs(onset - a), max(0.0, offset - limits[i].limit)), 1),
-        })
+        out.append(
+            {
+                "onset_ms": round(1000 * (onset - a), 1),
+                "overrun_ms": round(1000 * max(0.0, offset - b), 1),
+                "drift_ms": round(
+                    1000 * max(abs(onset - a), max(0.0, offset - limits[i].limit)), 1
+                ),
+            }
+        )
     return out

@@ -55,7 +55,8 @@ class ApertiumTranslator(Translator):
     def __init__(self, **_: Any) -> None:
         if not shutil.which("apertium"):
             raise BackendUnavailable(
-                "apertium is not installed: make media-deps (apt-get install apertium apertium-en-es)"
+                "apertium is not installed: make media-deps "
+                "(apt-get install apertium apertium-en-es)"
             )
 
     def translate(self, lines: list[Line], *, source: str, target: str) -> list[str]:
@@ -66,12 +67,15 @@ class ApertiumTranslator(Translator):
         if not lines:
             return []
         text = "\n".join(" ".join(ln.text.split()) for ln in lines) + "\n"
-        proc = subprocess.run(["apertium", "-u", mode], input=text, capture_output=True,
-                              text=True, timeout=300)
+        proc = subprocess.run(
+            ["apertium", "-u", mode], input=text, capture_output=True, text=True, timeout=300
+        )
         if proc.returncode != 0:
             raise BackendUnavailable(f"apertium failed: {proc.stderr.strip()[-300:]}")
-        out = [" ".join(s.replace(" .", ".").replace(" ,", ",").split())
-               for s in proc.stdout.rstrip("\n").split("\n")]
+        out = [
+            " ".join(s.replace(" .", ".").replace(" ,", ",").split())
+            for s in proc.stdout.rstrip("\n").split("\n")
+        ]
         if len(out) != len(lines):
             raise BackendUnavailable(f"apertium returned {len(out)} lines for {len(lines)}")
         return out
@@ -87,8 +91,14 @@ class _Lines(BaseModel):
 class RouterTranslator(Translator):
     """The model router's LLM route; Apertium when it is unavailable or answers badly."""
 
-    def __init__(self, *, ctx: Any = None, glossary: dict[str, str] | None = None,
-                 run_id: str | None = None, **_: Any) -> None:
+    def __init__(
+        self,
+        *,
+        ctx: Any = None,
+        glossary: dict[str, str] | None = None,
+        run_id: str | None = None,
+        **_: Any,
+    ) -> None:
         self.ctx = ctx
         self.glossary = glossary or {}
         self.run_id = run_id
@@ -96,15 +106,18 @@ class RouterTranslator(Translator):
 
     def _prompt(self, lines: list[Line], source: str, target: str) -> list[dict[str, str]]:
         gloss = "\n".join(f"- {k} -> {v}" for k, v in self.glossary.items()) or "(none)"
-        numbered = "\n".join(
-            f"{i}. [{ln.seconds:.1f}s] {ln.text}" for i, ln in enumerate(lines, 1)
-        )
+        numbered = "\n".join(f"{i}. [{ln.seconds:.1f}s] {ln.text}" for i, ln in enumerate(lines, 1))
         return [
-            {"role": "system", "content": (
-                f"You translate video dialogue from {source} to {target} for dubbing. Keep each "
-                "line speakable within its time slot (shown in seconds: about 2.5 words per "
-                "second at most), keep meaning, never merge or split lines. Use the glossary. "
-                'Answer JSON only: {"lines": [one string per input line]}.')},
+            {
+                "role": "system",
+                "content": (
+                    f"You translate video dialogue from {source} to {target} for dubbing. "
+                    "Keep each line speakable within its time slot (shown in seconds: "
+                    "about 2.5 words per second at most), keep meaning, never merge or "
+                    "split lines. Use the glossary. "
+                    'Answer JSON only: {"lines": [one string per input line]}.'
+                ),
+            },
             {"role": "user", "content": f"Glossary:\n{gloss}\n\nLines:\n{numbered}"},
         ]
 
@@ -116,8 +129,14 @@ class RouterTranslator(Translator):
             log.warning("model router not available; translating with apertium")
             return self._fallback(lines, source, target)
         try:
-            res = router.complete(self.ctx, task="translate", messages=self._prompt(lines, source, target),
-                                  schema=_Lines, run_id=self.run_id, step="translate")
+            res = router.complete(
+                self.ctx,
+                task="translate",
+                messages=self._prompt(lines, source, target),
+                schema=_Lines,
+                run_id=self.run_id,
+                step="translate",
+            )
             out = _lines_from(res, len(lines))
         except (BudgetExceeded, BackendUnavailable, ValueError) as exc:
             log.warning("LLM translation unavailable (%s); translating with apertium", exc)
@@ -143,8 +162,15 @@ def _lines_from(res: Any, n: int) -> list[str]:
 
 
 # NLLB's language codes for the ct2 backend.
-_NLLB = {"en": "eng_Latn", "es": "spa_Latn", "fr": "fra_Latn", "de": "deu_Latn", "it": "ita_Latn",
-         "pt": "por_Latn", "ca": "cat_Latn"}
+_NLLB = {
+    "en": "eng_Latn",
+    "es": "spa_Latn",
+    "fr": "fra_Latn",
+    "de": "deu_Latn",
+    "it": "ita_Latn",
+    "pt": "por_Latn",
+    "ca": "cat_Latn",
+}
 
 
 @TRANSLATORS.register("ct2")
@@ -154,7 +180,9 @@ class CTranslate2Translator(Translator):
     def __init__(self, *, model_path: str = "", threads: int = 2, **_: Any) -> None:
         path = Path(model_path).expanduser() if model_path else None
         if path is None or not (path / "model.bin").exists():
-            raise BackendUnavailable(f"ct2 translation model folder {model_path!r} has no model.bin")
+            raise BackendUnavailable(
+                f"ct2 translation model folder {model_path!r} has no model.bin"
+            )
         try:
             import ctranslate2
             from tokenizers import Tokenizer

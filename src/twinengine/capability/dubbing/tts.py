@@ -62,8 +62,12 @@ class EspeakSynthesizer(Synthesizer):
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "tts.wav"
             rate = int(round(160 * speed))
-            proc = subprocess.run([self.exe, "-v", voice or lang, "-s", str(rate), "-w", str(out),
-                                   "--", text], capture_output=True, text=True, timeout=120)
+            proc = subprocess.run(
+                [self.exe, "-v", voice or lang, "-s", str(rate), "-w", str(out), "--", text],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             if proc.returncode != 0 or not out.exists():
                 raise BackendUnavailable(f"espeak-ng failed: {proc.stderr.strip()[-300:]}")
             samples, rate_in = read_wav(out)

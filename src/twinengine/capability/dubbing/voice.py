@@ -53,12 +53,16 @@ def _slaney_mel(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
 
     def hz_to_mel(f: np.ndarray) -> np.ndarray:
         f = np.asarray(f, dtype=np.float64)
-        return np.where(f >= min_log_hz,
-                        min_log_mel + np.log(np.maximum(f, min_log_hz) / min_log_hz) / logstep,
-                        f / f_sp)
+        return np.where(
+            f >= min_log_hz,
+            min_log_mel + np.log(np.maximum(f, min_log_hz) / min_log_hz) / logstep,
+            f / f_sp,
+        )
 
     def mel_to_hz(m: np.ndarray) -> np.ndarray:
-        return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+        return np.where(
+            m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m
+        )
 
     fft_freqs = np.linspace(0, sr / 2, 1 + n_fft // 2)
     mel_f = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sr / 2), n_mels + 2))
@@ -244,8 +248,14 @@ class VoiceMatcher(ABC):
     """Moves synthetic speech toward a source speaker's voice."""
 
     @abstractmethod
-    def match(self, audio: np.ndarray, *, source: VoiceProfile, synth: VoiceProfile,
-              reference: Path | None) -> np.ndarray:
+    def match(
+        self,
+        audio: np.ndarray,
+        *,
+        source: VoiceProfile,
+        synth: VoiceProfile,
+        reference: Path | None,
+    ) -> np.ndarray:
         """Converted samples at ``SR``, same duration."""
 
 
@@ -259,8 +269,14 @@ class NoMatcher(VoiceMatcher):
     def __init__(self, **_: Any) -> None:
         pass
 
-    def match(self, audio: np.ndarray, *, source: VoiceProfile, synth: VoiceProfile,
-              reference: Path | None) -> np.ndarray:
+    def match(
+        self,
+        audio: np.ndarray,
+        *,
+        source: VoiceProfile,
+        synth: VoiceProfile,
+        reference: Path | None,
+    ) -> np.ndarray:
         """Unchanged."""
         return audio
 
@@ -274,12 +290,20 @@ class PraatMatcher(VoiceMatcher):
     def __init__(self, **_: Any) -> None:
         self.pm = _parselmouth()
 
-    def match(self, audio: np.ndarray, *, source: VoiceProfile, synth: VoiceProfile,
-              reference: Path | None) -> np.ndarray:
+    def match(
+        self,
+        audio: np.ndarray,
+        *,
+        source: VoiceProfile,
+        synth: VoiceProfile,
+        reference: Path | None,
+    ) -> np.ndarray:
         """PSOLA resynthesis with the mapped pitch and formants."""
         from parselmouth.praat import call
 
-        ratios = [s / t for s, t in zip(source.formants, synth.formants, strict=True) if s > 0 and t > 0]
+        ratios = [
+            s / t for s, t in zip(source.formants, synth.formants, strict=True) if s > 0 and t > 0
+        ]
         shift = float(np.clip(np.exp(np.mean(np.log(ratios))) if ratios else 1.0, 0.8, 1.25))
         spread_src = source.pitch_std / max(source.pitch_median, 1.0)
         spread_syn = synth.pitch_std / max(synth.pitch_median, 1.0)
@@ -289,7 +313,9 @@ class PraatMatcher(VoiceMatcher):
         snd = self.pm.Sound(audio.astype(np.float64), sampling_frequency=SR)
         out = call(snd, "Change gender", 60, 500, shift, source.pitch_median, range_factor, 1.0)
         res = out.values.reshape(-1).astype(np.float32)
-        return res[: audio.size] if res.size >= audio.size else np.pad(res, (0, audio.size - res.size))
+        return (
+            res[: audio.size] if res.size >= audio.size else np.pad(res, (0, audio.size - res.size))
+        )
 
 
 @MATCHERS.register("command")
@@ -302,14 +328,22 @@ class CommandMatcher(VoiceMatcher):
             raise BackendUnavailable("voice-match backend 'command' needs dub_voice_command")
         self.command = command
 
-    def match(self, audio: np.ndarray, *, source: VoiceProfile, synth: VoiceProfile,
-              reference: Path | None) -> np.ndarray:
+    def match(
+        self,
+        audio: np.ndarray,
+        *,
+        source: VoiceProfile,
+        synth: VoiceProfile,
+        reference: Path | None,
+    ) -> np.ndarray:
         """Write the line, run the converter, read its output back at ``SR``."""
         with tempfile.TemporaryDirectory() as tmp:
             src, out = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
             write_wav(src, audio, SR)
-            args = [a.format(input=src, reference=reference or "", output=out)
-                    for a in shlex.split(self.command)]
+            args = [
+                a.format(input=src, reference=reference or "", output=out)
+                for a in shlex.split(self.command)
+            ]
             proc = subprocess.run(args, capture_output=True, text=True, timeout=600)
             if proc.returncode != 0 or not out.exists():
                 raise BackendUnavailable(f"voice converter failed: {proc.stderr.strip()[-300:]}")
