@@ -20,10 +20,16 @@ from twinengine.storage.objects import open_object_store
 
 # The bundled catalog's ten pairs that differ only in case or spacing (data README).
 NEAR_DUP_PAIRS = [
-    ("nbp-19787", "nbp-19795"), ("nbp-13266", "nbp-13299"), ("nbp-11848", "nbp-11858"),
-    ("nbp-10088", "nbp-10124"), ("nbp-2674", "nbp-3055"), ("nbp-2595", "nbp-2741"),
-    ("nbp-2635", "nbp-x3940a9c02e"), ("nbp-2405", "nbp-2620"),
-    ("nbp-x33af93d647", "nbp-xa9350fdbb0"), ("nbp-x75fb5ec366", "nbp-xb4a0f6065a"),
+    ("nbp-19787", "nbp-19795"),
+    ("nbp-13266", "nbp-13299"),
+    ("nbp-11848", "nbp-11858"),
+    ("nbp-10088", "nbp-10124"),
+    ("nbp-2674", "nbp-3055"),
+    ("nbp-2595", "nbp-2741"),
+    ("nbp-2635", "nbp-x3940a9c02e"),
+    ("nbp-2405", "nbp-2620"),
+    ("nbp-x33af93d647", "nbp-xa9350fdbb0"),
+    ("nbp-x75fb5ec366", "nbp-xb4a0f6065a"),
 ]
 
 
@@ -33,22 +39,51 @@ def rows_by_id() -> dict[str, dict[str, Any]]:
 
 def youmind_readme(rows: list[dict[str, Any]]) -> str:
     """A README in the layout of YouMind-OpenLab's lists, from real catalog rows."""
-    out = ["# 🚀 Awesome Prompts", "", "## 📖 Table of Contents", "", "- [All](#all)", "",
-           "## 🔥 Featured Prompts", ""]
+    out = [
+        "# 🚀 Awesome Prompts",
+        "",
+        "## 📖 Table of Contents",
+        "",
+        "- [All](#all)",
+        "",
+        "## 🔥 Featured Prompts",
+        "",
+    ]
     sections = []
     for n, r in enumerate(rows, start=1):
         sections += [
-            f"### No. {n}: {r['title']}", "",
-            "![Language-EN](https://img.shields.io/badge/Language-EN-blue)", "",
-            "#### 📖 Description", "", r["description"] or "", "",
-            "#### 📝 Prompt", "", "```", r["prompt"], "```", "",
-            "#### 🖼️ Generated Images", "", "##### Image 1", "",
-            '<div align="center">', f'<img src="{r["image_urls"][0]}" width="600" alt="x">', "</div>", "",
-            "#### 📌 Details", "",
+            f"### No. {n}: {r['title']}",
+            "",
+            "![Language-EN](https://img.shields.io/badge/Language-EN-blue)",
+            "",
+            "#### 📖 Description",
+            "",
+            r["description"] or "",
+            "",
+            "#### 📝 Prompt",
+            "",
+            "```",
+            r["prompt"],
+            "```",
+            "",
+            "#### 🖼️ Generated Images",
+            "",
+            "##### Image 1",
+            "",
+            '<div align="center">',
+            f'<img src="{r["image_urls"][0]}" width="600" alt="x">',
+            "</div>",
+            "",
+            "#### 📌 Details",
+            "",
             f"- **Author:** [{r['author']}]({r['author_url']})",
             f"- **Source:** [Twitter Post]({r['source_url'] or 'null'})",
-            "- **Published:** " + __import__("datetime").date.fromisoformat(r["published"]).strftime("%B %d, %Y"),
-            f"- **Languages:** {', '.join(r['languages'])}", "", "---", "",
+            "- **Published:** "
+            + __import__("datetime").date.fromisoformat(r["published"]).strftime("%B %d, %Y"),
+            f"- **Languages:** {', '.join(r['languages'])}",
+            "",
+            "---",
+            "",
         ]
     # the first prompt is listed under "Featured" and again under "All": kept once
     featured = sections[: sections.index("---") + 1]
@@ -56,11 +91,19 @@ def youmind_readme(rows: list[dict[str, Any]]) -> str:
 
 
 def test_readme_rows_match_the_catalog_rows_they_came_from(tmp_path: Path) -> None:
-    src = [r for r in demo_rows() if r["collection"] == "YouMind-OpenLab/awesome-seedream-4.5"
-           and r["description"] and r["published"] and r["author_url"]][:5]
+    src = [
+        r
+        for r in demo_rows()
+        if r["collection"] == "YouMind-OpenLab/awesome-seedream-4.5"
+        and r["description"]
+        and r["published"]
+        and r["author_url"]
+    ][:5]
     readme = tmp_path / "README.md"
     readme.write_text(youmind_readme(src), encoding="utf-8")
-    rows = parse_readme(readme, collection="YouMind-OpenLab/awesome-seedream-4.5", licence="CC-BY-4.0")
+    rows = parse_readme(
+        readme, collection="YouMind-OpenLab/awesome-seedream-4.5", licence="CC-BY-4.0"
+    )
     assert len(rows) == 5
     for got, want in zip(rows, src, strict=True):
         assert got["title"] == want["title"]
@@ -72,7 +115,9 @@ def test_readme_rows_match_the_catalog_rows_they_came_from(tmp_path: Path) -> No
         assert got["languages"] == want["languages"]
         assert got["collection"] == want["collection"] and got["licence"] == "CC-BY-4.0"
     # stable ids: parsing again gives the same ids
-    assert [r["id"] for r in parse_readme(readme, collection=src[0]["collection"])] == [r["id"] for r in rows]
+    assert [r["id"] for r in parse_readme(readme, collection=src[0]["collection"])] == [
+        r["id"] for r in rows
+    ]
 
 
 def test_readme_example_layout(tmp_path: Path) -> None:
@@ -114,7 +159,9 @@ def test_bundled_near_duplicate_pairs_are_caught() -> None:
     # within one drop too: the second of each pair repeats the first
     both = [(i, item_text(by_id[i])) for pair in NEAR_DUP_PAIRS for i in pair]
     within = find_duplicates([], both, threshold=0.9)
-    assert {(d.of, d.id) for d in within} == set(NEAR_DUP_PAIRS) and all(d.within_drop for d in within)
+    assert {(d.of, d.id) for d in within} == set(NEAR_DUP_PAIRS) and all(
+        d.within_drop for d in within
+    )
 
 
 def test_near_duplicates_by_shingles_not_only_hashes() -> None:
@@ -122,8 +169,9 @@ def test_near_duplicates_by_shingles_not_only_hashes() -> None:
     text = item_text(base)
     words = text.split()
     edited = " ".join(words[:-1] + ["changed"])  # one word differs: not an exact copy
-    dups = find_duplicates([(base["id"], text)], [("new-1", edited), ("new-2", "a cat on a mat")],
-                           threshold=0.8)
+    dups = find_duplicates(
+        [(base["id"], text)], [("new-1", edited), ("new-2", "a cat on a mat")], threshold=0.8
+    )
     assert [(d.id, d.of, d.kind) for d in dups] == [("new-1", base["id"], "near")]
     assert 0.8 <= dups[0].similarity < 1.0
 
@@ -135,7 +183,9 @@ def _drop_rows(sample_ids: set[str], n: int) -> list[dict[str, Any]]:
 def test_drop_end_to_end(sample_catalog: AppContext, tmp_path: Path) -> None:
     ctx = sample_catalog
     before = catalog.count_items(ctx.db)
-    sample_ids = {i.id for i in catalog.list_items(ctx.db, flt=catalog.make_filter(), limit=1000).data}
+    sample_ids = {
+        i.id for i in catalog.list_items(ctx.db, flt=catalog.make_filter(), limit=1000).data
+    }
     new = _drop_rows(sample_ids, 30)
     existing = catalog.get_items(ctx.db, ids=sorted(sample_ids)[:2])
     copy = dict(new[0], id="copy-of-new-0")  # exact copy inside the drop
@@ -147,7 +197,10 @@ def test_drop_end_to_end(sample_catalog: AppContext, tmp_path: Path) -> None:
     assert (c["rows"], c["valid"], c["rejected"]) == (33, 32, 1)
     assert c["duplicates"] == 2 and c["inserted"] == 30 and c["published"] == 30
     kinds = {d["id"]: (d["of"], d["kind"]) for d in report["duplicates"]}
-    assert kinds == {"copy-of-new-0": (new[0]["id"], "exact"), "shouting-copy": (existing[0].id, "exact")}
+    assert kinds == {
+        "copy-of-new-0": (new[0]["id"], "exact"),
+        "shouting-copy": (existing[0].id, "exact"),
+    }
     assert report["errors"][0]["line"] == 33
     assert catalog.count_items(ctx.db) == before + 30
     store = open_object_store(ctx.settings)
@@ -173,14 +226,25 @@ def test_drop_end_to_end(sample_catalog: AppContext, tmp_path: Path) -> None:
 
 
 def test_drop_of_a_folder_with_a_readme(ctx: AppContext, tmp_path: Path) -> None:
-    src = [r for r in demo_rows() if r["collection"] == "YouMind-OpenLab/awesome-seedream-4.5"
-           and r["description"] and r["published"] and r["author_url"]][:4]
+    src = [
+        r
+        for r in demo_rows()
+        if r["collection"] == "YouMind-OpenLab/awesome-seedream-4.5"
+        and r["description"]
+        and r["published"]
+        and r["author_url"]
+    ][:4]
     folder = tmp_path / "inbox"
     folder.mkdir()
     (folder / "README.md").write_text(youmind_readme(src), encoding="utf-8")
     write_jsonl(folder / "more.jsonl", demo_rows()[:3])
-    report = drops.run_drop(ctx, path=folder, collection="YouMind-OpenLab/awesome-seedream-4.5",
-                            licence="CC-BY-4.0", allow_llm=False)
+    report = drops.run_drop(
+        ctx,
+        path=folder,
+        collection="YouMind-OpenLab/awesome-seedream-4.5",
+        licence="CC-BY-4.0",
+        allow_llm=False,
+    )
     assert report["counts"]["inserted"] == 7
     titles = {i.title for i in catalog.list_items(ctx.db, flt=catalog.make_filter(), limit=50).data}
     assert {r["title"] for r in src} <= titles
@@ -201,7 +265,10 @@ def test_drop_publishes_to_s3(settings, tmp_path: Path, s3_server: str) -> None:
             f"items/{r['id']}.json" for r in demo_rows()[:5]
         )
         assert f"drops/{report['run_id']}/report.json" in keys
-        assert json.loads(store.get(f"drops/{report['run_id']}/report.json"))["counts"]["published"] == 5
+        assert (
+            json.loads(store.get(f"drops/{report['run_id']}/report.json"))["counts"]["published"]
+            == 5
+        )
     finally:
         ctx.close()
 
@@ -223,7 +290,10 @@ def test_scheduled_drop_claims_the_inbox(ctx: AppContext, tmp_path: Path) -> Non
         empty = DBOS.start_workflow(scheduled_drop, when + dt.timedelta(days=1), None).get_result()
     assert report["counts"]["inserted"] == 4
     assert empty == {"skipped": "inbox empty", "day": "20260103"}
-    assert not (inbox / "today.jsonl").exists() and (inbox / "claimed" / "20260102" / "today.jsonl").exists()
+    assert (
+        not (inbox / "today.jsonl").exists()
+        and (inbox / "claimed" / "20260102" / "today.jsonl").exists()
+    )
 
 
 @pytest.mark.parametrize("bad", ["missing.jsonl"])

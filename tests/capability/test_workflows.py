@@ -78,8 +78,11 @@ def test_config_is_derived_from_settings(tmp_path: Path) -> None:
     assert conf["dbos_system_schema"] == "dbos"
     own = Settings(home=tmp_path, workflow_database_url="sqlite:////tmp/x.sqlite")
     assert runtime.dbos_config(own)["system_database_url"] == "sqlite:////tmp/x.sqlite"
-    q = runtime.default_queues(Settings(home=tmp_path, workflow_rate_limit=3,
-                                        workflow_rate_period_s=10, workflow_concurrency=2))
+    q = runtime.default_queues(
+        Settings(
+            home=tmp_path, workflow_rate_limit=3, workflow_rate_period_s=10, workflow_concurrency=2
+        )
+    )
     assert q[0].limiter == (3, 10) and q[0].worker_concurrency == 2
 
 
@@ -111,7 +114,7 @@ def test_queue_concurrency_and_rate_limit(wf_ctx: AppContext) -> None:
         h.get_result()
     starts = sorted(a - t0 for _, a, _ in SPANS)
     # at most 2 starts per 1.5 s window: the third starts a window later
-    assert starts[2] - starts[0] >= 1.4
+    assert starts[2] - starts[0] >= 1.0  # ~0 without the limiter; slack for start latency
 
 
 def test_cron_schedule_fires_and_daily_drop_is_scheduled(ctx: AppContext) -> None:
@@ -120,8 +123,15 @@ def test_cron_schedule_fires_and_daily_drop_is_scheduled(ctx: AppContext) -> Non
     with runtime.running(ctx, schedules=True):
         names = {s["schedule_name"]: s for s in DBOS.list_schedules()}
         assert names["daily-content-drop"]["schedule"] == "0 6 * * *"
-        DBOS.apply_schedules([{"schedule_name": "tests-ticker", "workflow_fn": ticker_flow,
-                               "schedule": "* * * * * *"}])
+        DBOS.apply_schedules(
+            [
+                {
+                    "schedule_name": "tests-ticker",
+                    "workflow_fn": ticker_flow,
+                    "schedule": "* * * * * *",
+                }
+            ]
+        )
         deadline = time.monotonic() + 8
         while len(FIRED) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -30,7 +30,9 @@ def test_drop_through_the_api_and_the_runs_page(client) -> None:  # type: ignore
     assert page.status_code == 200 and run_id in page.text and "Workflows" in page.text
     detail = client.get(f"/flows/{run_id}")
     assert detail.status_code == 200
-    assert "stage_input" in detail.text and "<meter" in detail.text and "<script>" not in detail.text
+    assert (
+        "stage_input" in detail.text and "<meter" in detail.text and "<script>" not in detail.text
+    )
     # finished runs can't be cancelled or resumed: 409 with a reason
     assert client.post(f"/v1/flows/{run_id}/cancel").status_code == 409
     assert client.post(f"/v1/flows/{run_id}/resume").status_code == 409

@@ -26,10 +26,21 @@ ROOT = Path(__file__).resolve().parents[2]
 def env_of(settings: Settings, **extra: Any) -> dict[str, str]:
     """The environment that makes a child process build these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWINENGINE_")}
-    fields = {"home": str(settings.home), "database_url": settings.database_url,
-              "workflow_poll_s": "0.2", **{k: str(v) for k, v in extra.items()}}
-    for key in ("llm_base_url", "llm_api_key", "llm_model", "llm_price_in_per_1k",
-                "llm_price_out_per_1k", "llm_timeout_s", "llm_backoff_s"):
+    fields = {
+        "home": str(settings.home),
+        "database_url": settings.database_url,
+        "workflow_poll_s": "0.2",
+        **{k: str(v) for k, v in extra.items()},
+    }
+    for key in (
+        "llm_base_url",
+        "llm_api_key",
+        "llm_model",
+        "llm_price_in_per_1k",
+        "llm_price_out_per_1k",
+        "llm_timeout_s",
+        "llm_backoff_s",
+    ):
         value = getattr(settings, key, None)
         if value not in (None, ""):
             fields.setdefault(key, str(value))
@@ -69,8 +80,10 @@ def test_kill_9_during_drop_then_resume(sample_catalog: AppContext, tmp_path: Pa
     # batches of 2: some 125 checkpointed steps, so the kill lands mid-run
     proc = subprocess.Popen(
         [*CLI, "drop", str(path), "--id", run_id, "--no-llm"],
-        env=env_of(settings, drop_batch_size=2), cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env_of(settings, drop_batch_size=2),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 120
@@ -97,8 +110,12 @@ def test_kill_9_during_drop_then_resume(sample_catalog: AppContext, tmp_path: Pa
     assert names[:3] == ["stage_input", "find_duplicate_items", "ingest_items"]
 
     resumed = subprocess.run(
-        [*CLI, "flow", "resume", run_id], env=env_of(settings, drop_batch_size=2),
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        [*CLI, "flow", "resume", run_id],
+        env=env_of(settings, drop_batch_size=2),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     status, after = steps_of(settings, run_id)
@@ -115,8 +132,10 @@ def test_kill_9_during_drop_then_resume(sample_catalog: AppContext, tmp_path: Pa
         assert catalog.count_items(db_ctx.db) == before + len(rows)
         got = catalog.get_items(db_ctx.db, ids=[r["id"] for r in rows])
         assert sorted(i.id for i in got) == sorted(r["id"] for r in rows)
-        bodies = [i.body for i in catalog.list_items(db_ctx.db, flt=catalog.make_filter(),
-                                                     limit=1000).data]
+        bodies = [
+            i.body
+            for i in catalog.list_items(db_ctx.db, flt=catalog.make_filter(), limit=1000).data
+        ]
         assert len(bodies) == len(set(bodies)) or len(bodies) == before + len(rows)
         store = open_object_store(settings)
         assert len(store.list("items/")) == len(rows)
@@ -137,14 +156,20 @@ def test_two_workers_share_a_postgres_queue(pg_database_url: str, tmp_path: Path
     try:
         files = []
         for n in range(6):
-            files.append(write_jsonl(tmp_path / f"d{n}.jsonl", list(demo_rows()[n * 10 : n * 10 + 10])))
+            files.append(
+                write_jsonl(tmp_path / f"d{n}.jsonl", list(demo_rows()[n * 10 : n * 10 + 10]))
+            )
         from twinengine.capability.dropper import service as drops
 
         ids = [drops.enqueue_drop(ctx, path=f, allow_llm=False) for f in files]
         workers = [
-            subprocess.Popen([*CLI, "worker", "--id", name, "--no-schedule"],
-                             env=env_of(settings), cwd=tmp_path,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.Popen(
+                [*CLI, "worker", "--id", name, "--no-schedule"],
+                env=env_of(settings),
+                cwd=tmp_path,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             for name in ("w1", "w2")
         ]
         try:

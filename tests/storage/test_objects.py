@@ -94,8 +94,10 @@ def test_local_store_failed_write_leaves_old_object(tmp_path: Path) -> None:
 
 
 def test_object_store_url_schemes(tmp_path: Path) -> None:
-    assert isinstance(open_object_store(Settings(home=tmp_path, object_store_url=f"file://{tmp_path}/o")),
-                      LocalObjectStore)
+    assert isinstance(
+        open_object_store(Settings(home=tmp_path, object_store_url=f"file://{tmp_path}/o")),
+        LocalObjectStore,
+    )
     with pytest.raises(InvalidInput):
         open_object_store(Settings(home=tmp_path, object_store_url="ftp://x/y"))
     with pytest.raises(InvalidInput):
@@ -116,8 +118,13 @@ def test_s3_store_against_real_server(tmp_path: Path, s3_server: str) -> None:
         # the objects really are in the bucket, under the prefix (read with a separate client)
         import boto3
 
-        raw = boto3.client("s3", endpoint_url=s3_server, aws_access_key_id="test",
-                           aws_secret_access_key="test", region_name="us-east-1")
+        raw = boto3.client(
+            "s3",
+            endpoint_url=s3_server,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            region_name="us-east-1",
+        )
         body = raw.get_object(Bucket="drops", Key="twin/items/b.json")["Body"].read()
         assert body == b'{"id": "b"}'
     finally:

@@ -15,8 +15,9 @@ from rich.table import Table
 from twinengine.cli._common import console, context_of, err_console, handle_errors
 from twinengine.errors import InvalidInput
 
-app = typer.Typer(help="Durable workflow runs (DBOS): run, list, show, resume, cancel.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Durable workflow runs (DBOS): run, list, show, resume, cancel.", no_args_is_help=True
+)
 
 
 def _print_json(data: Any) -> None:
@@ -84,9 +85,15 @@ def run(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="flow name (see `flow list --flows`)")],
     arg: Annotated[list[str] | None, typer.Option("--arg", help="KEY=VALUE (repeatable)")] = None,
-    json_args: Annotated[str | None, typer.Option("--json", help="arguments as a JSON object")] = None,
-    run_id: Annotated[str | None, typer.Option("--id", help="workflow id (idempotency key)")] = None,
-    queue: Annotated[bool, typer.Option("--queue", help="enqueue for a worker, don't wait")] = False,
+    json_args: Annotated[
+        str | None, typer.Option("--json", help="arguments as a JSON object")
+    ] = None,
+    run_id: Annotated[
+        str | None, typer.Option("--id", help="workflow id (idempotency key)")
+    ] = None,
+    queue: Annotated[
+        bool, typer.Option("--queue", help="enqueue for a worker, don't wait")
+    ] = False,
 ) -> None:
     """Run a registered flow here (waiting, with progress) or put it on its queue."""
     from twinengine.capability.workflows import runtime
@@ -106,7 +113,9 @@ def run(
 @handle_errors
 def list_(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="PENDING, ENQUEUED, SUCCESS, ERROR, ...")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="PENDING, ENQUEUED, SUCCESS, ERROR, ...")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="workflow name")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     flows: Annotated[bool, typer.Option("--flows", help="list the flows you can run")] = False,
@@ -127,9 +136,15 @@ def list_(
     for col in ("id", "name", "status", "created", "seconds", "cost $", "error"):
         table.add_column(col, overflow="fold")
     for r in page.data:
-        table.add_row(r.id, r.name, r.status, f"{r.created_at:%Y-%m-%d %H:%M:%S}" if r.created_at else "",
-                      f"{r.seconds:.1f}" if r.seconds is not None else "",
-                      f"{r.cost_usd:.4f}" if r.cost_usd is not None else "", (r.error or "")[:80])
+        table.add_row(
+            r.id,
+            r.name,
+            r.status,
+            f"{r.created_at:%Y-%m-%d %H:%M:%S}" if r.created_at else "",
+            f"{r.seconds:.1f}" if r.seconds is not None else "",
+            f"{r.cost_usd:.4f}" if r.cost_usd is not None else "",
+            (r.error or "")[:80],
+        )
     console.print(table)
 
 
@@ -147,15 +162,18 @@ def show(
     if as_json:
         _print_json(run.model_dump(mode="json"))
         return
-    console.print(f"[bold]{run.id}[/] {run.name}: {run.status}"
-                  + (f", {run.seconds:.1f}s" if run.seconds is not None else "")
-                  + (f", LLM ${run.cost_usd:.4f}" if run.cost_usd is not None else ""))
+    console.print(
+        f"[bold]{run.id}[/] {run.name}: {run.status}"
+        + (f", {run.seconds:.1f}s" if run.seconds is not None else "")
+        + (f", LLM ${run.cost_usd:.4f}" if run.cost_usd is not None else "")
+    )
     table = Table()
     for col in ("#", "step", "seconds", "error"):
         table.add_column(col, overflow="fold")
     for s in run.steps:
-        table.add_row(str(s.n), s.name, f"{s.seconds:.3f}" if s.seconds is not None else "",
-                      s.error or "")
+        table.add_row(
+            str(s.n), s.name, f"{s.seconds:.3f}" if s.seconds is not None else "", s.error or ""
+        )
     console.print(table)
     if run.error:
         err_console.print(f"[red]error:[/] {run.error}")
@@ -166,8 +184,12 @@ def show(
 def resume(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="workflow id")],
-    wait: Annotated[bool, typer.Option("--wait/--no-wait",
-                                       help="run it here and wait (default), or leave it to a worker")] = True,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait", help="run it here and wait (default), or leave it to a worker"
+        ),
+    ] = True,
 ) -> None:
     """Resume a crashed, failed or cancelled run from its last completed step."""
     from twinengine.capability.workflows import runtime, service
@@ -203,11 +225,17 @@ def cancel(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="workf
 def drop(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="JSONL/CSV file, folder, or awesome-list README.md")],
-    run_id: Annotated[str | None, typer.Option("--id", help="run id (default: from the content)")] = None,
+    run_id: Annotated[
+        str | None, typer.Option("--id", help="run id (default: from the content)")
+    ] = None,
     collection: Annotated[str | None, typer.Option(help="collection for rows without one")] = None,
     licence: Annotated[str | None, typer.Option(help="licence for rows without one")] = None,
-    llm: Annotated[bool, typer.Option("--llm/--no-llm", help="let the tagger escalate to an LLM")] = True,
-    queue: Annotated[bool, typer.Option("--queue", help="enqueue for a worker, don't wait")] = False,
+    llm: Annotated[
+        bool, typer.Option("--llm/--no-llm", help="let the tagger escalate to an LLM")
+    ] = True,
+    queue: Annotated[
+        bool, typer.Option("--queue", help="enqueue for a worker, don't wait")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the whole report as JSON")] = False,
 ) -> None:
     """Run a content drop: validate, dedupe, tag, embed, index, publish, report."""
@@ -225,8 +253,9 @@ def drop(
     run_id = run_id or drops.drop_id(source)
     err_console.print(f"drop {run_id}")
     with runtime.running(context):
-        handle = runtime.start_flow("drop", workflow_id=run_id, source=str(source),
-                                    params=drops.options(**opts))
+        handle = runtime.start_flow(
+            "drop", workflow_id=run_id, source=str(source), params=drops.options(**opts)
+        )
         report = _follow(handle, "drop")
     if as_json:
         _print_json(report)
@@ -237,10 +266,16 @@ def drop(
 @handle_errors
 def worker(
     ctx: typer.Context,
-    executor_id: Annotated[str | None, typer.Option("--id", help="executor id (default "
-                                                   "TWINENGINE_WORKFLOW_EXECUTOR_ID or 'local')")] = None,
-    schedule: Annotated[bool, typer.Option("--schedule/--no-schedule",
-                                           help="also fire the daily drop's cron schedule")] = True,
+    executor_id: Annotated[
+        str | None,
+        typer.Option(
+            "--id", help="executor id (default TWINENGINE_WORKFLOW_EXECUTOR_ID or 'local')"
+        ),
+    ] = None,
+    schedule: Annotated[
+        bool,
+        typer.Option("--schedule/--no-schedule", help="also fire the daily drop's cron schedule"),
+    ] = True,
 ) -> None:
     """Run queued workflows (and the daily drop schedule) until stopped; resumes crashed runs."""
     from twinengine.capability.workflows import runtime

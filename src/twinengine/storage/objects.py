@@ -216,8 +216,11 @@ class S3ObjectStore(ObjectStore):
         token: str | None = None
         strip = len(self.prefix) + 1 if self.prefix else 0
         while True:
-            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": full,
-                                      "MaxKeys": self.page_size}
+            kwargs: dict[str, Any] = {
+                "Bucket": self.bucket,
+                "Prefix": full,
+                "MaxKeys": self.page_size,
+            }
             if token:
                 kwargs["ContinuationToken"] = token
             resp = self._call("list", self._client.list_objects_v2, **kwargs)

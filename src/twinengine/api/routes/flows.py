@@ -12,8 +12,10 @@ from fastapi import APIRouter, Path, Query
 from twinengine.api.app import register
 from twinengine.api.deps import ContextDep
 from twinengine.capability.dropper import service as drops
-from twinengine.capability.workflows import pages  # noqa: F401  (registers the /flows page)
-from twinengine.capability.workflows import service
+from twinengine.capability.workflows import (
+    pages,  # noqa: F401  (registers the /flows page)
+    service,
+)
 from twinengine.capability.workflows.schemas import DropCreate, DropStarted, RunPage, RunPublic
 
 router = APIRouter(tags=["workflows"])

@@ -132,7 +132,9 @@ class DuplicateIndex:
         sig = signature(sh)
         candidates: set[int] = set()
         for band in range(BANDS):
-            candidates.update(self._bands[band].get(sig[band * ROWS : (band + 1) * ROWS].tobytes(), ()))
+            candidates.update(
+                self._bands[band].get(sig[band * ROWS : (band + 1) * ROWS].tobytes(), ())
+            )
         best: tuple[float, str] | None = None
         for pos in candidates:
             other = self.ids[pos]

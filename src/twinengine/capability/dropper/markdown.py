@@ -35,7 +35,9 @@ from typing import Any
 _HEADING = re.compile(r"^(#{2,3})\s+(.+?)\s*#*\s*$")
 _SUBHEADING = re.compile(r"^#{4,6}\s+(.+?)\s*$")
 _FENCE = re.compile(r"^\s*(```+|~~~+)")
-_NUMBERED = re.compile(r"^(?:No\.\s*\d+|Example\s*\d+|Case\s*\d+|\d+(?:\.\d+)*\.?)\s*[:：.-]?\s*", re.I)
+_NUMBERED = re.compile(
+    r"^(?:No\.\s*\d+|Example\s*\d+|Case\s*\d+|\d+(?:\.\d+)*\.?)\s*[:：.-]?\s*", re.I
+)
 _BY = re.compile(r"\s*\(by\s+\[([^\]]+)\]\(([^)\s]+)\)\s*\)\s*$", re.I)
 _BY_PLAIN = re.compile(r"\s*\(by\s+([^)]+)\)\s*$", re.I)
 _LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]+)\)")

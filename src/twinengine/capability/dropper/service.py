@@ -42,8 +42,12 @@ def options(
     batch_size: int | None = None,
 ) -> dict[str, Any]:
     """The drop's options, blanks dropped."""
-    out = {"collection": collection, "licence": licence, "allow_llm": allow_llm,
-           "batch_size": batch_size}
+    out = {
+        "collection": collection,
+        "licence": licence,
+        "allow_llm": allow_llm,
+        "batch_size": batch_size,
+    }
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -54,11 +58,13 @@ def run_drop(
     source = _source(path)
     run_id = run_id or drop_id(source)
     if runtime.is_launched():
-        return runtime.run_flow("drop", source=str(source), params=options(**opts),
-                                workflow_id=run_id)
+        return runtime.run_flow(
+            "drop", source=str(source), params=options(**opts), workflow_id=run_id
+        )
     with runtime.running(ctx):
-        return runtime.run_flow("drop", source=str(source), params=options(**opts),
-                                workflow_id=run_id)
+        return runtime.run_flow(
+            "drop", source=str(source), params=options(**opts), workflow_id=run_id
+        )
 
 
 def enqueue_drop(ctx: AppContext, *, path: Path, run_id: str | None = None, **opts: Any) -> str:

@@ -72,7 +72,9 @@ def input_files(source: Path) -> list[Path]:
     files = [
         p
         for p in sorted(source.rglob("*"))
-        if p.is_file() and p.name.lower().endswith(INPUT_SUFFIXES) and not p.name.startswith(".")
+        if p.is_file()
+        and p.name.lower().endswith(INPUT_SUFFIXES)
+        and not p.name.startswith(".")
         and not p.name.endswith(".rejects.jsonl")
     ]
     if not files:
@@ -80,8 +82,13 @@ def input_files(source: Path) -> list[Path]:
     return files
 
 
-@DBOS.step(retries_allowed=True, max_attempts=3, interval_seconds=0.5, backoff_rate=2.0,
-           should_retry=_transient)
+@DBOS.step(
+    retries_allowed=True,
+    max_attempts=3,
+    interval_seconds=0.5,
+    backoff_rate=2.0,
+    should_retry=_transient,
+)
 def stage_input(run_id: str, source: str, collection: str | None, licence: str | None) -> dict:
     """Read and validate the drop (JSONL/CSV through the catalog's own parser, READMEs first
     converted to rows); keep the valid rows in ``valid.jsonl``."""
@@ -112,8 +119,14 @@ def stage_input(run_id: str, source: str, collection: str | None, licence: str |
         for line, item in parsed.items:
             if item.id in seen:
                 rejected += 1
-                errors.append({"file": str(path), "line": line, "field": "id",
-                               "reason": f"duplicate id {item.id!r} (also in {seen[item.id]})"})
+                errors.append(
+                    {
+                        "file": str(path),
+                        "line": line,
+                        "field": "id",
+                        "reason": f"duplicate id {item.id!r} (also in {seen[item.id]})",
+                    }
+                )
                 continue
             seen[item.id] = str(path)
             row = item.model_dump(mode="json")
@@ -144,8 +157,13 @@ def _catalog_texts() -> list[tuple[str, str]]:
         return [(r.id, item_text(r._asdict())) for r in result]
 
 
-@DBOS.step(retries_allowed=True, max_attempts=3, interval_seconds=0.5, backoff_rate=2.0,
-           should_retry=_transient)
+@DBOS.step(
+    retries_allowed=True,
+    max_attempts=3,
+    interval_seconds=0.5,
+    backoff_rate=2.0,
+    should_retry=_transient,
+)
 def find_duplicate_items(run_id: str, threshold: float) -> dict:
     """Exact and near duplicates of the valid rows against the catalog and each other."""
     t0 = time.perf_counter()
@@ -166,8 +184,13 @@ def find_duplicate_items(run_id: str, threshold: float) -> dict:
     }
 
 
-@DBOS.step(retries_allowed=True, max_attempts=4, interval_seconds=0.5, backoff_rate=2.0,
-           should_retry=_transient)
+@DBOS.step(
+    retries_allowed=True,
+    max_attempts=4,
+    interval_seconds=0.5,
+    backoff_rate=2.0,
+    should_retry=_transient,
+)
 def ingest_items(run_id: str) -> dict:
     """Upsert the accepted rows with ``catalog.service.ingest`` (idempotent by id and hash)."""
     path = work_dir(run_id) / "accepted.jsonl"
@@ -193,8 +216,13 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     return dict(getattr(obj, "__dict__", {}))
 
 
-@DBOS.step(retries_allowed=True, max_attempts=4, interval_seconds=1.0, backoff_rate=2.0,
-           should_retry=_transient)
+@DBOS.step(
+    retries_allowed=True,
+    max_attempts=4,
+    interval_seconds=1.0,
+    backoff_rate=2.0,
+    should_retry=_transient,
+)
 def tag_batch(run_id: str, item_ids: list[str], allow_llm: bool) -> dict:
     """Tag one batch with the auto-tagger (local cascade, LLM escalation within budget).
 
@@ -208,8 +236,13 @@ def tag_batch(run_id: str, item_ids: list[str], allow_llm: bool) -> dict:
     return _as_dict(report)
 
 
-@DBOS.step(retries_allowed=True, max_attempts=3, interval_seconds=1.0, backoff_rate=2.0,
-           should_retry=_transient)
+@DBOS.step(
+    retries_allowed=True,
+    max_attempts=3,
+    interval_seconds=1.0,
+    backoff_rate=2.0,
+    should_retry=_transient,
+)
 def embed_and_index(run_id: str, item_ids: list[str]) -> dict:
     """Embed the new items into the search index and swap the new snapshot in atomically.
 
@@ -237,8 +270,13 @@ def embed_and_index(run_id: str, item_ids: list[str]) -> dict:
     }
 
 
-@DBOS.step(retries_allowed=True, max_attempts=5, interval_seconds=1.0, backoff_rate=2.0,
-           should_retry=_transient)
+@DBOS.step(
+    retries_allowed=True,
+    max_attempts=5,
+    interval_seconds=1.0,
+    backoff_rate=2.0,
+    should_retry=_transient,
+)
 def publish_batch(run_id: str, item_ids: list[str]) -> dict:
     """Put each item's JSON (with its topics) at ``items/<id>.json`` in the object store."""
     ctx = runtime.context()
@@ -252,8 +290,13 @@ def publish_batch(run_id: str, item_ids: list[str]) -> dict:
         store.close()
 
 
-@DBOS.step(retries_allowed=True, max_attempts=3, interval_seconds=0.5, backoff_rate=2.0,
-           should_retry=_transient)
+@DBOS.step(
+    retries_allowed=True,
+    max_attempts=3,
+    interval_seconds=0.5,
+    backoff_rate=2.0,
+    should_retry=_transient,
+)
 def llm_cost(run_id: str) -> dict:
     """What this run spent on LLM calls, from the router's cost ledger."""
     try:
@@ -274,8 +317,13 @@ def llm_cost(run_id: str) -> dict:
     }
 
 
-@DBOS.step(retries_allowed=True, max_attempts=5, interval_seconds=1.0, backoff_rate=2.0,
-           should_retry=_transient)
+@DBOS.step(
+    retries_allowed=True,
+    max_attempts=5,
+    interval_seconds=1.0,
+    backoff_rate=2.0,
+    should_retry=_transient,
+)
 def publish_manifest(run_id: str, report: dict, item_ids: list[str]) -> dict:
     """Put the drop manifest and report at ``drops/<run id>/`` in the object store."""
     ctx = runtime.context()
@@ -284,8 +332,10 @@ def publish_manifest(run_id: str, report: dict, item_ids: list[str]) -> dict:
         manifest = {
             "run_id": run_id,
             "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "items": [{"id": i, "key": f"items/{i}.json", "url": store.url(f"items/{i}.json")}
-                      for i in item_ids],
+            "items": [
+                {"id": i, "key": f"items/{i}.json", "url": store.url(f"items/{i}.json")}
+                for i in item_ids
+            ],
             "report": report,
         }
         url = store.put(f"drops/{run_id}/manifest.json", json.dumps(manifest, ensure_ascii=False))
@@ -295,8 +345,13 @@ def publish_manifest(run_id: str, report: dict, item_ids: list[str]) -> dict:
         store.close()
 
 
-@DBOS.step(retries_allowed=True, max_attempts=3, interval_seconds=1.0, backoff_rate=2.0,
-           should_retry=_transient)
+@DBOS.step(
+    retries_allowed=True,
+    max_attempts=3,
+    interval_seconds=1.0,
+    backoff_rate=2.0,
+    should_retry=_transient,
+)
 def claim_inbox(day: str) -> str | None:
     """Move the inbox's files into ``inbox/claimed/<day>/`` (once); None when there are none."""
     settings = runtime.context().settings
@@ -306,8 +361,11 @@ def claim_inbox(day: str) -> str | None:
         return str(claimed)  # claimed by an earlier attempt of this same scheduled run
     if not inbox.exists():
         return None
-    files = [p for p in sorted(inbox.iterdir())
-             if p.is_file() and p.name.lower().endswith(INPUT_SUFFIXES)]
+    files = [
+        p
+        for p in sorted(inbox.iterdir())
+        if p.is_file() and p.name.lower().endswith(INPUT_SUFFIXES)
+    ]
     if not files:
         return None
     claimed.mkdir(parents=True, exist_ok=True)

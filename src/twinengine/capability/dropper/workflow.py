@@ -34,7 +34,9 @@ def _sum_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
                 total[key] = total.get(key, False) or value
             elif isinstance(value, (int, float)):
                 total[key] = round(total.get(key, 0) + value, 6)
-            elif isinstance(value, dict) and all(isinstance(v, (int, float)) for v in value.values()):
+            elif isinstance(value, dict) and all(
+                isinstance(v, (int, float)) for v in value.values()
+            ):
                 merged = dict(total.get(key) or {})
                 for k, v in value.items():
                     merged[k] = merged.get(k, 0) + v

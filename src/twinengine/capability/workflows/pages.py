@@ -34,7 +34,8 @@ def runs_page(
     except BackendUnavailable as exc:
         page, problem = None, exc.message
     return templates.TemplateResponse(
-        request, "flows.html",
+        request,
+        "flows.html",
         {"page": page, "problem": problem, "status": status or "", "statuses": service.STATUSES},
     )
 

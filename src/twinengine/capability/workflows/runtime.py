@@ -378,7 +378,9 @@ def _dbos_name(fn: Callable[..., Any]) -> str:
     return str(get_dbos_func_name(fn))
 
 
-def enqueue_flow(settings: Settings, name: str, /, *, workflow_id: str | None = None, **kwargs: Any) -> str:
+def enqueue_flow(
+    settings: Settings, name: str, /, *, workflow_id: str | None = None, **kwargs: Any
+) -> str:
     """Enqueue a flow for a worker from any process (no launch needed)."""
     client = WorkflowClient(settings)
     try:

@@ -17,8 +17,15 @@ from twinengine.context import AppContext
 from twinengine.errors import Conflict, InvalidInput, NotFound
 
 EXTRAS_KEY = "workflows"
-STATUSES = ("PENDING", "ENQUEUED", "DELAYED", "SUCCESS", "ERROR", "CANCELLED",
-            "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
+STATUSES = (
+    "PENDING",
+    "ENQUEUED",
+    "DELAYED",
+    "SUCCESS",
+    "ERROR",
+    "CANCELLED",
+    "MAX_RECOVERY_ATTEMPTS_EXCEEDED",
+)
 _FINISHED = ("SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED")
 
 
