@@ -111,7 +111,9 @@ def workflow_id(run_id: str) -> str:
     return f"dub-{run_id}"
 
 
-def run(ctx: AppContext, *, run_id: str, progress: Progress | None = None) -> dict[str, Any]:
+def run(
+    ctx: AppContext, *, run_id: str, progress: Progress | None = None, keep_runtime: bool = False
+) -> dict[str, Any]:
     """Run (or resume) a dub as a DBOS workflow in this process and wait for it.
 
     Launching the runtime recovers this executor's unfinished workflows, so after a
@@ -122,8 +124,9 @@ def run(ctx: AppContext, *, run_id: str, progress: Progress | None = None) -> di
         return pipeline.run_all(ctx, r, progress=progress)
     from dbos import DBOS
 
-    launched_here = not _runtime.is_launched()
-    if launched_here:
+    # a server keeps DBOS up for the runs that follow (and that may be running now)
+    launched_here = not _runtime.is_launched() and not keep_runtime
+    if not _runtime.is_launched():
         _runtime.launch(ctx, queues=False)
     try:
         wfid = workflow_id(run_id)
@@ -146,7 +149,7 @@ def start_in_background(ctx: AppContext, *, run_id: str) -> None:
 
     def target() -> None:
         try:
-            run(ctx, run_id=run_id)
+            run(ctx, run_id=run_id, keep_runtime=True)
         except AppError as exc:
             _record_error(ctx, run_id, exc.message)
         except Exception as exc:  # a background thread has no caller to raise to
