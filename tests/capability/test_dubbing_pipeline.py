@@ -204,32 +204,34 @@ def test_api_upload_watch_download(mctx: AppContext, clip: Path) -> None:
     from twinengine.api.app import create_app
     from twinengine.capability.workflows import runtime
 
-    with TestClient(create_app(context=mctx)) as client:
-        bad = client.post(
-            "/v1/dubbing/runs",
-            files={"file": ("a.txt", b"hello", "text/plain")},
-            data={"target": "es"},
-        )
-        assert bad.status_code == 400 and "video" in bad.json()["error"]["message"]
-        with clip.open("rb") as fh:
-            res = client.post(
+    try:
+        with TestClient(create_app(context=mctx)) as client:
+            bad = client.post(
                 "/v1/dubbing/runs",
-                files={"file": ("clip.mp4", fh, "video/mp4")},
-                data={"target": "es", "voice_match": "false"},
+                files={"file": ("a.txt", b"hello", "text/plain")},
+                data={"target": "es"},
             )
-        assert res.status_code == 202, res.text
-        run_id = res.json()["id"]
-        deadline = time.time() + 300
-        while time.time() < deadline:
-            run = client.get(f"/v1/dubbing/runs/{run_id}").json()
-            if run["status"] in ("done", "failed"):
-                break
-            time.sleep(0.5)
-        assert run["status"] == "done", run
-        video = client.get(f"/v1/dubbing/runs/{run_id}/files/output.mp4")
-        assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
-        assert client.get(f"/v1/dubbing/runs/{run_id}/files/run.json").status_code == 404
-        page = client.get(f"/dub?run={run_id}")
-        assert page.status_code == 200 and "/static/dub.js" in page.text
-        assert "<script>" not in page.text  # the CSP forbids inline scripts
-    runtime.destroy()  # the server thread left DBOS launched (a process-global singleton)
+            assert bad.status_code == 400 and "video" in bad.json()["error"]["message"]
+            with clip.open("rb") as fh:
+                res = client.post(
+                    "/v1/dubbing/runs",
+                    files={"file": ("clip.mp4", fh, "video/mp4")},
+                    data={"target": "es", "voice_match": "false"},
+                )
+            assert res.status_code == 202, res.text
+            run_id = res.json()["id"]
+            deadline = time.time() + 300
+            while time.time() < deadline:
+                run = client.get(f"/v1/dubbing/runs/{run_id}").json()
+                if run["status"] in ("done", "failed"):
+                    break
+                time.sleep(0.5)
+            assert run["status"] == "done", run
+            video = client.get(f"/v1/dubbing/runs/{run_id}/files/output.mp4")
+            assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+            assert client.get(f"/v1/dubbing/runs/{run_id}/files/run.json").status_code == 404
+            page = client.get(f"/dub?run={run_id}")
+            assert page.status_code == 200 and "/static/dub.js" in page.text
+            assert "<script>" not in page.text  # the CSP forbids inline scripts
+    finally:
+        runtime.destroy()  # the server thread left DBOS launched (a process-global singleton)
