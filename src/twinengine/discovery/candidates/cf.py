@@ -32,6 +32,24 @@ class EaseModel:
         out[:, self.cols] = np.asarray(sub @ self.B)
         return out
 
+    def score_row(self, cols: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+        """Scores over ``n`` items for one history given as (item columns, weights)."""
+        pos = self.position(n)[cols]
+        keep = pos >= 0
+        out = np.zeros(n)
+        if keep.any():
+            out[self.cols] = weights[keep] @ self.B[pos[keep]]
+        return out
+
+    def position(self, n: int) -> np.ndarray:
+        """For each of ``n`` item columns, its row in ``B`` or -1."""
+        cached = getattr(self, "_position", None)
+        if cached is None or len(cached) != n:
+            cached = np.full(n, -1, dtype=np.int64)
+            cached[self.cols] = np.arange(len(self.cols))
+            self._position = cached
+        return cached
+
     def similar(self, col: int) -> np.ndarray:
         """Item-to-item weights from item ``col`` (zeros when it is outside the model)."""
         out = np.zeros(int(self.cols.max()) + 1 if len(self.cols) else 0)

@@ -2,12 +2,12 @@
 
 Blends (weights on each generator's scores scaled to a max of 1):
 
-- ``feed`` for a user with history: CF, co-occurrence, topic affinity, embedding neighbours,
-  a little popularity, trend and freshness;
+- ``feed`` for a user with history: CF, co-occurrence, content (TF-IDF) and embedding
+  neighbours of recent items, topic affinity, a little popularity, trend and freshness;
 - ``feed`` cold start (no history yet): popular, trending and fresh, so a new user sees what
   others engage with now plus new prompts, never an empty page;
-- ``related``: co-occurrence (behaviour), embedding neighbours and item-to-item CF, topic
-  overlap (content), a little popularity;
+- ``related``: co-occurrence and item-to-item CF (behaviour), TF-IDF and embedding
+  neighbours and topic overlap (content), a little popularity;
 - ``trending``: velocity, falling back to popular; ``topic``: popular and fresh within the
   topic, personalised by CF when the user has history;
 - any generator name alone (``popular``, ``cf``, ...) for baselines.
@@ -35,10 +35,11 @@ log = logging.getLogger(__name__)
 _KEY = "recs"
 
 BLENDS: dict[str, dict[str, float]] = {
-    "feed": {"cf": 1.0, "cooc": 0.5, "affinity": 0.3, "embed": 0.3, "popular": 0.2,
-             "trending": 0.1, "fresh": 0.05},
+    "feed": {"cf": 1.0, "cooc": 0.5, "content": 0.6, "affinity": 0.3, "embed": 0.3,
+             "popular": 0.2, "trending": 0.1, "fresh": 0.05},
     "cold_start": {"popular": 1.0, "trending": 0.5, "fresh": 0.3},
-    "related": {"cooc": 1.0, "embed": 0.8, "cf": 0.6, "affinity": 0.4, "popular": 0.05},
+    "related": {"cooc": 1.0, "embed": 0.8, "content": 0.8, "cf": 0.6, "affinity": 0.4,
+                "popular": 0.05},
     "trending": {"trending": 1.0, "popular": 0.05},
     "topic": {"popular": 0.6, "cf": 0.5, "fresh": 0.3, "trending": 0.2},
 }  # fmt: skip

@@ -8,9 +8,14 @@ and topic endpoints and the gallery all come through ``recommend``.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
+import weakref
+from collections.abc import Sequence
+from typing import Any
 
 from twinengine.catalog import service as catalog
+from twinengine.catalog.schemas import ItemPublic
 from twinengine.context import AppContext
 from twinengine.discovery.candidates import service
 from twinengine.discovery.candidates.schemas import Candidate, RecItem, RecResponse
@@ -21,6 +26,43 @@ log = logging.getLogger(__name__)
 
 # Candidates fetched per slate item: enough for a re-ranker to reorder meaningfully.
 POOL = 5
+
+
+class _ItemCache(dict[str, ItemPublic]):
+    """Items by id for slates: a page of 10 cards must not cost a catalog query each time."""
+
+    limit = 50_000
+    __hash__ = object.__hash__  # identity: the WeakSet below tracks each cache object
+
+
+_CACHES: weakref.WeakSet[_ItemCache] = weakref.WeakSet()
+_LISTENING = threading.Lock()
+_listener_added = False
+
+
+def _on_catalog_change(upserted: Sequence[str], deleted: Sequence[str]) -> None:
+    for cache in list(_CACHES):
+        for item_id in (*upserted, *deleted):
+            cache.pop(item_id, None)
+
+
+def _items(ctx: AppContext, ids: list[str]) -> dict[str, ItemPublic]:
+    global _listener_added
+    cache: Any = ctx.extras.get("recs_items")
+    if cache is None:
+        cache = ctx.extras["recs_items"] = _ItemCache()
+        _CACHES.add(cache)
+        with _LISTENING:
+            if not _listener_added:
+                catalog.add_change_listener(_on_catalog_change)
+                _listener_added = True
+    missing = [i for i in ids if i not in cache]
+    if missing:
+        if len(cache) > cache.limit:
+            cache.clear()
+        for item in catalog.get_items(ctx.db, ids=missing):
+            cache[item.id] = item
+    return {i: cache[i] for i in ids if i in cache}
 
 
 def _rerank(
@@ -70,7 +112,7 @@ def recommend(
     slate = _rerank(ctx, surface, user_key, cands, k)
     items = {}
     if with_items and slate:
-        items = {i.id: i for i in catalog.get_items(ctx.db, ids=[c.item_id for c in slate])}
+        items = _items(ctx, [c.item_id for c in slate])
     data = [
         RecItem(id=c.item_id, score=c.score, source=c.source, item=items.get(c.item_id))
         for c in slate

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from twinengine.catalog.models import item_languages, item_topics, items
 from twinengine.discovery.candidates.cf import AlsModel, EaseModel, fit_als, fit_ease
+from twinengine.discovery.candidates.content import tfidf
 from twinengine.discovery.events.models import events
 from twinengine.errors import ModelFitError
 from twinengine.storage import Database
@@ -50,6 +51,7 @@ class RecState:
     media: np.ndarray
     languages: list[frozenset[str]]
     item_topics: sp.csr_matrix  # items x topics, 1 where linked
+    topic_norm: np.ndarray  # sqrt(1 + topics of the item)
     topic_ids: list[str]
     popular: np.ndarray
     trending: np.ndarray
@@ -58,6 +60,8 @@ class RecState:
     histories: dict[str, History]
     user_rows: dict[str, int]
     X: sp.csr_matrix  # users x items, summed interaction weights
+    content: sp.csr_matrix | None = None  # items x terms, TF-IDF rows (L2-normalised)
+    content_csc: sp.csc_matrix | None = None  # the same, by column (term lookups)
     cf: EaseModel | AlsModel | None = None
     cf_kind: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
@@ -183,6 +187,7 @@ def build_state(
         media=media,
         languages=[frozenset(s) for s in langs],
         item_topics=it,
+        topic_norm=np.sqrt(np.asarray(it.sum(axis=1)).ravel() + 1.0),
         topic_ids=topic_ids,
         popular=popular,
         trending=trending,
@@ -192,6 +197,18 @@ def build_state(
         user_rows=user_rows,
         X=X,
     )
+    try:
+        c_ids, c_matrix = tfidf(db)
+        if c_ids == ids:
+            state.content = c_matrix
+        else:  # the catalog changed between the two reads: align by id
+            pos = {i: k for k, i in enumerate(c_ids)}
+            take = np.array([pos.get(i, -1) for i in ids])
+            rows_ = c_matrix[np.where(take >= 0, take, 0)]
+            state.content = sp.csr_matrix(sp.diags((take >= 0).astype(np.float32)) @ rows_)
+        state.content_csc = sp.csc_matrix(state.content)
+    except Exception:  # content is a bonus signal; never fail serving over it
+        log.exception("content vectors could not be built")
     if X.nnz >= 20:
         try:
             if cf == "als":
