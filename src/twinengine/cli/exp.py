@@ -80,8 +80,8 @@ def create(
             "analysis": {"engine": engine, "sequential": sequential, "correction": correction,
                          "target_users": target_users},
         }  # fmt: skip
-        if variant:
-            body["variants"] = _variants(variant, config or [])
+        if variant or config:
+            body["variants"] = _variants(variant or ["control", "treatment"], config or [])
         metrics: dict[str, Any] = {}
         if primary:
             metrics["primary"] = primary

@@ -1,0 +1,250 @@
+"""Experiment statistics without a database: hashing, interleaving, gbstats analysis, decision."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import chisquare
+
+from twinengine.discovery.experiments.analysis import (
+    AnalysisSettings,
+    adjust,
+    analyze,
+    holm,
+)
+from twinengine.discovery.experiments.assignment import (
+    assign,
+    bucket_ranges,
+    choose_variation,
+    gb_hash,
+    in_layer,
+)
+from twinengine.discovery.experiments.interleaving import (
+    parse_label,
+    preference_test,
+    team_at,
+    team_draft,
+    teams_label,
+)
+
+# --- hashing: GrowthBook's own test vectors (sdk-js test/cases.json) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("seed", "value", "version", "expected"),
+    [
+        ("feature", "123", 1, 0.863),
+        ("feature", "456", 1, 0.178),
+        ("feature", "fds", 1, 0.514),
+        ("feature", "123", 2, 0.5231),
+        ("", "a", 1, 0.22),
+        ("b", "a", 1, 0.946),
+    ],
+)
+def test_hash_matches_growthbook(seed: str, value: str, version: int, expected: float) -> None:
+    assert gb_hash(seed, value, version) == expected
+
+
+def test_growthbook_force_rule_v2_range() -> None:
+    # cases.json "Force rule, hash version 2": id "1" with seed "feature" lands in [0.96, 0.97).
+    assert 0.96 <= gb_hash("feature", "1", 2) < 0.97
+
+
+def test_bucket_ranges_and_coverage() -> None:
+    assert bucket_ranges([1, 1]) == [(0.0, 0.5), (0.5, 1.0)]
+    assert bucket_ranges([0.5, 0.5], coverage=0.5) == [(0.0, 0.25), (0.5, 0.75)]
+    ranges = bucket_ranges([0.2, 0.8])
+    assert choose_variation(0.1, ranges) == 0
+    assert choose_variation(0.9, ranges) == 1
+    assert choose_variation(0.3, bucket_ranges([1, 1], coverage=0.5)) == -1
+
+
+def test_assignment_follows_weights_and_is_deterministic() -> None:
+    users = [f"user-{i}" for i in range(20000)]
+    got = [assign(u, salt="s1", weights=(1, 3)) for u in users]
+    counts = np.bincount(got, minlength=2)
+    assert chisquare(counts, [5000, 15000]).pvalue > 0.001
+    assert got == [assign(u, salt="s1", weights=(1, 3)) for u in users]
+    # Another salt reshuffles: independent of the first split.
+    other = [assign(u, salt="s2", weights=(1, 3)) for u in users]
+    table = pd.crosstab(np.array(got), np.array(other)).to_numpy()
+    expected = np.outer(table.sum(1), table.sum(0)) / table.sum()
+    assert chisquare(table.ravel(), expected.ravel(), ddof=2).pvalue > 0.001
+
+
+def test_layer_slices_exclude_each_other() -> None:
+    users = [f"u{i}" for i in range(5000)]
+    first = {u for u in users if assign(u, salt="x", weights=(1, 1), layer="rank",
+                                        layer_range=(0.0, 0.5)) >= 0}  # fmt: skip
+    second = {u for u in users if assign(u, salt="y", weights=(1, 1), layer="rank",
+                                         layer_range=(0.5, 1.0)) >= 0}  # fmt: skip
+    assert not first & second
+    assert abs(len(first) - 2500) < 200 and len(first | second) == len(users)
+    assert all(in_layer(u, "rank", 0.0, 0.5) for u in first)
+
+
+# --- interleaving -----------------------------------------------------------------------------
+
+
+def test_team_draft_merges_fairly_and_deterministically() -> None:
+    a = [f"a{i}" for i in range(10)]
+    b = ["a0", "b1", "a2", "b3", "b4", "a5", "b6", "b7", "b8", "b9"]
+    merged, teams = team_draft(a, b, key="req-1", k=10)
+    assert len(merged) == 10 and len(set(merged)) == 10
+    assert (merged, teams) == team_draft(a, b, key="req-1", k=10)
+    # Every prefix is balanced: the teams' pick counts differ by at most one.
+    for i in range(1, len(teams) + 1):
+        assert abs(teams[:i].count("a") - teams[:i].count("b")) <= 1
+    # Each team's items appear in its ranker's order.
+    for team, ranking in (("a", a), ("b", b)):
+        mine = [m for m, t in zip(merged, teams, strict=True) if t == team]
+        assert mine == sorted(mine, key=ranking.index)
+    # Over many requests, each ranker leads first equally often.
+    leads = [team_draft(a, b, key=f"r{i}", k=2)[1][0] for i in range(2000)]
+    assert 900 < leads.count("a") < 1100
+
+
+def test_team_draft_identical_lists_and_short_list() -> None:
+    same = ["x", "y", "z"]
+    merged, teams = team_draft(same, same, key="k")
+    assert merged == same and len(teams) == 3
+    merged, teams = team_draft(["p"], ["q", "r", "s"], key="k", k=4)
+    assert sorted(merged) == ["p", "q", "r", "s"] and teams.count("a") == 1
+
+
+def test_labels_round_trip() -> None:
+    label = teams_label(["a", "b", "b", "a"])
+    assert label == "td:abba" and parse_label(label) == "abba"
+    assert team_at(label, 2) == "b" and team_at(label, 5) is None and team_at("control", 1) is None
+
+
+def test_preference_sign_test() -> None:
+    strong = preference_test([0] * 60 + [1] * 20, [1] * 60 + [0] * 20, signal="clicks")
+    assert strong.wins_b == 60 and strong.wins_a == 20 and strong.preferred == "b"
+    assert strong.p_value < 0.001 and strong.delta == pytest.approx(0.5)
+    even = preference_test([1, 0, 1, 0, 2], [0, 1, 0, 1, 2], signal="clicks")
+    assert even.preferred is None and even.ties == 1 and even.p_value == 1.0
+
+
+# --- multiple testing -------------------------------------------------------------------------
+
+
+def test_holm_and_bh() -> None:
+    p = [0.01, 0.04, 0.03, 0.005]
+    # Holm by hand: sorted 0.005*4, 0.01*3, 0.03*2, 0.04*1 with running max.
+    assert holm(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert adjust(p, "bh") == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert adjust(p, "none") == p
+    with pytest.raises(ValueError):
+        adjust(p, "bonferroni")
+
+
+# --- analysis with gbstats --------------------------------------------------------------------
+
+
+def _units(
+    n: int, *, lift: float = 0.0, split: float = 0.5, seed: int = 1, imps: int = 30
+) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    treat = rng.random(n) < split
+    imps = rng.poisson(imps, n) + 1
+    base = rng.beta(2, 40, n)  # each user's own CTR: heterogeneous, as real users are
+    pre = rng.binomial(imps, base)
+    clicks = rng.binomial(imps, np.minimum(1, base * np.where(treat, 1 + lift, 1)))
+    conv = rng.binomial(clicks, 0.3)
+    return pd.DataFrame({
+        "variant": np.where(treat, "treatment", "control"),
+        "impressions": imps, "clicks": clicks, "conversions": conv, "revenue": conv * 2.0,
+        "pre_clicks": pre, "pre_conversions": rng.binomial(pre, 0.3), "pre_revenue": 0.0,
+        "retained_d1": rng.binomial(1, 0.4, n).astype(float), "retained_d7": np.nan,
+    })  # fmt: skip
+
+
+def _run(units: pd.DataFrame, **settings: object) -> dict:
+    return analyze(
+        units, variants=["control", "treatment"], weights=[1, 1], primary=["ctr"],
+        guardrails=["retention_d1"], secondary=["clicks_per_user", "cvr"],
+        settings=AnalysisSettings(**settings),  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def _metric(result: dict, mid: str) -> dict:
+    return next(m for m in result["metrics"] if m["id"] == mid)["treatments"][0]
+
+
+def test_ratio_metric_is_the_delta_method_ctr() -> None:
+    units = _units(20000, lift=0.10)
+    res = _run(units, sequential=False)
+    t = _metric(res, "ctr")
+    g = units.groupby("variant")[["clicks", "impressions"]].sum()
+    ctr = g["clicks"] / g["impressions"]
+    assert t["value"] == pytest.approx(ctr["treatment"])
+    assert t["lift"] == pytest.approx(ctr["treatment"] / ctr["control"] - 1)
+    assert t["ci"][0] < t["lift"] < t["ci"][1] and t["ci"][0] > 0
+    assert t["significant"] and t["chance_to_win"] > 0.99
+    assert res["decision"]["action"] == "ship" and res["decision"]["variant"] == "treatment"
+
+
+def test_cuped_narrows_the_interval() -> None:
+    units = _units(8000, lift=0.05, imps=300)  # enough per user for pre to predict post
+    plain = _metric(_run(units, sequential=False, cuped=False), "clicks_per_user")
+    cuped = _metric(_run(units, sequential=False, cuped=True), "clicks_per_user")
+    width = lambda t: t["ci"][1] - t["ci"][0]  # noqa: E731
+    assert width(cuped) < 0.8 * width(plain)
+    assert abs(cuped["lift"] - plain["lift"]) < width(plain) / 2
+
+
+def test_sequential_interval_is_wider_than_fixed() -> None:
+    units = _units(5000, lift=0.05)
+    fixed = _metric(_run(units, sequential=False), "ctr")
+    seq = _metric(_run(units, sequential=True, sequential_tuning=5000), "ctr")
+    assert seq["ci"][1] - seq["ci"][0] > fixed["ci"][1] - fixed["ci"][0]
+    assert seq["p_value"] >= fixed["p_value"]
+
+
+def test_aa_false_positive_rate_is_near_alpha() -> None:
+    hits = 0
+    for s in range(60):
+        t = _metric(_run(_units(1500, seed=100 + s), sequential=False, min_users=10), "ctr")
+        hits += t["p_value"] < 0.05
+    assert hits <= 9  # 5% of 60 is 3; P(>= 10 | alpha=.05) < 0.1%
+
+
+def test_srm_rolls_back() -> None:
+    res = _run(_units(20000, split=0.53), sequential=False)
+    assert not res["srm"]["ok"] and res["srm"]["p_value"] < 0.001
+    assert res["decision"]["action"] == "roll back"
+    assert "sample ratio mismatch" in res["decision"]["reason"]
+
+
+def test_guardrail_harm_blocks_shipping() -> None:
+    units = _units(20000, lift=0.10)
+    treat = units["variant"] == "treatment"
+    rng = np.random.default_rng(9)
+    units.loc[treat, "retained_d1"] = rng.binomial(1, 0.3, int(treat.sum())).astype(float)
+    res = _run(units, sequential=False)
+    assert _metric(res, "ctr")["significant"]
+    assert res["decision"]["action"] == "roll back"
+    assert "D1 retention" in res["decision"]["reason"]
+
+
+def test_fixed_horizon_waits_for_target_and_negative_rolls_back() -> None:
+    units = _units(4000, lift=-0.2)
+    early = _run(units, sequential=False, target_users=10000)
+    assert early["decision"]["action"] == "keep running"
+    assert "planned" in early["decision"]["reason"]
+    late = _run(units, sequential=False, target_users=4000)
+    assert late["decision"]["action"] == "roll back"
+
+
+def test_too_few_users_keeps_running_and_bayesian_engine() -> None:
+    assert _run(_units(50))["decision"]["action"] == "keep running"
+    res = _run(_units(20000, lift=0.1), engine="bayesian")
+    t = _metric(res, "ctr")
+    assert t["chance_to_win"] > 0.99 and res["decision"]["action"] == "ship"
+
+
+def test_unknown_metric_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown metric"):
+        analyze(_units(10), variants=["control", "treatment"], weights=[1, 1], primary=["nope"])
