@@ -53,12 +53,20 @@ class Embedder:
     _fast: Any = field(default=None, repr=False)
     _fast_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        """Embed ``texts``; returns an (n, dim) float32 array with L2-normalised rows."""
+    def encode(
+        self, texts: list[str], batch_size: int = 64, *, quantised: bool = False
+    ) -> np.ndarray:
+        """Embed ``texts``; returns an (n, dim) float32 array with L2-normalised rows.
+
+        ``quantised=True`` runs the int8 copy of the encoder (about twice as fast on CPU; the
+        search index uses it for documents and queries alike so both sides match).
+        """
         if isinstance(texts, str):
             raise InvalidInput("encode takes a list of strings, not one string")
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if quantised:
+            return self._encode_quantised(list(texts), batch_size)
         import torch
 
         with torch.inference_mode():
@@ -95,13 +103,37 @@ class Embedder:
                 self._cache.popitem(last=False)
         return vec
 
-    def _encode_fast(self, text: str) -> np.ndarray:
-        import torch
-
+    def _fast_parts(self) -> tuple[Any, Any, int]:
         with self._fast_lock:
             if self._fast is None:
                 self._fast = _quantised(self._model)
-            tokenizer, encoder, max_len = self._fast
+            return self._fast
+
+    def _encode_quantised(self, texts: list[str], batch_size: int) -> np.ndarray:
+        import torch
+
+        tokenizer, encoder, max_len = self._fast_parts()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths batch well
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            enc = tokenizer(
+                [texts[i] for i in chunk],
+                return_tensors="pt",
+                truncation=True,
+                max_length=max_len,
+                padding=True,
+            )
+            with torch.inference_mode():
+                hidden = encoder(**enc).last_hidden_state
+            out[chunk] = _mean_pool(hidden, enc["attention_mask"])
+        return out
+
+    def _encode_fast(self, text: str) -> np.ndarray:
+        import torch
+
+        tokenizer, encoder, max_len = self._fast_parts()
+        with self._fast_lock:
             enc = tokenizer([text], return_tensors="pt", truncation=True, max_length=max_len)
             before = torch.get_num_threads()
             # One thread: a single short query gains nothing from a second core, and the
@@ -112,10 +144,16 @@ class Embedder:
                     hidden = encoder(**enc).last_hidden_state
             finally:
                 torch.set_num_threads(before)
-        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        vec = torch.nn.functional.normalize(pooled, dim=-1)[0].numpy().astype(np.float32)
-        return vec
+        return _mean_pool(hidden, enc["attention_mask"])[0]
+
+
+def _mean_pool(hidden: Any, attention_mask: Any) -> np.ndarray:
+    """Masked mean of token vectors, L2-normalised (all-MiniLM-L6-v2's pooling)."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, dim=-1).numpy().astype(np.float32)
 
 
 def _quantised(model: Any) -> tuple[Any, Any, int]:

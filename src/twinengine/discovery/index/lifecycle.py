@@ -35,9 +35,9 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 # title > description > body: a word in the title counts three times, in the description twice.
 FIELD_WEIGHTS = (3, 2, 1)
-# Embed the title, description and the start of the body: ~150 word pieces hold the summary,
-# and the encoder's cost grows with length (it is most of the build time).
-DOC_CHARS = 640
+# Embed the title, description and the start of the body (~90 word pieces): the description
+# summarises the prompt, and the encoder's cost, most of the build time, grows with length.
+DOC_CHARS = 400
 _EPOCH = dt.date(1970, 1, 1)
 
 
@@ -237,7 +237,7 @@ def embed_rows(
     step = 256
     for start in range(0, len(order), step):
         chunk = order[start : start + step]
-        out[chunk] = embedder.encode([texts[i] for i in chunk], batch_size=32)
+        out[chunk] = embedder.encode([texts[i] for i in chunk], batch_size=32, quantised=True)
         if progress:
             progress(min(start + step, len(texts)))
     return out

@@ -18,13 +18,14 @@ from twinengine.discovery.index.lifecycle import Snapshot, build_snapshot
 from twinengine.discovery.index.schemas import IndexStatus, Mode, SearchHit, SearchResults
 from twinengine.discovery.index.snippets import highlight
 from twinengine.discovery.index.state import state_of
-from twinengine.discovery.index.tokenize import tokenize
+from twinengine.discovery.index.tokenize import is_cjk, tokenize
 from twinengine.errors import BackendUnavailable, InvalidInput, NotFound
 
 MODES = ("lexical", "dense", "hybrid")
 CANDIDATES = 100  # per side before fusion; also the dense result-set size
 MAX_OFFSET = 1000
 _SIMILAR_TERMS = 24
+CJK_FUSION = Fusion("blend", 0.8)
 
 
 def _snapshot(ctx: AppContext) -> Snapshot:
@@ -83,6 +84,10 @@ def search(
         result_set = dense_rows
     else:
         fusion = Fusion.parse(ctx.settings.search_fusion)
+        if is_cjk(q):
+            # all-MiniLM-L6-v2 is English-only: CJK text embeds near noise, so let the
+            # bigram matches lead and the dense side only fill in behind them.
+            fusion = CJK_FUSION
         ranked, fused_scores = fuse(lex_rows, ls, dense_rows, ds, fusion)
         result_set = ranked
     page = ranked[offset : offset + k]
