@@ -232,7 +232,13 @@ def tag_batch(run_id: str, item_ids: list[str], allow_llm: bool) -> dict:
     tag_items = _tagger()
     if tag_items is None:
         return {"skipped": "auto-tagger not installed", "items": len(item_ids)}
-    report = tag_items(runtime.context(), item_ids=item_ids, allow_llm=allow_llm, run_id=run_id)
+    try:
+        report = tag_items(
+            runtime.context(), item_ids=item_ids, allow_llm=allow_llm, run_id=run_id
+        )
+    except (NotFound, InvalidInput) as exc:
+        # no trained tagger, or trained on another taxonomy: publish untagged, say why
+        return {"skipped": exc.message, "items": len(item_ids)}
     return _as_dict(report)
 
 

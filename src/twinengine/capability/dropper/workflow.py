@@ -43,6 +43,8 @@ def _sum_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
                 total[key] = merged
             elif isinstance(value, str):
                 total[key] = value
+    if total.get("tagged"):  # a ratio: recompute from the sums rather than add ratios
+        total["escalated_share"] = round(total.get("escalated", 0) / total["tagged"], 4)
     return total
 
 
