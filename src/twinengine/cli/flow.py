@@ -224,7 +224,13 @@ def cancel(ctx: typer.Context, run_id: Annotated[str, typer.Argument(help="workf
 @handle_errors
 def drop(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="JSONL/CSV file, folder, or awesome-list README.md")],
+    path: Annotated[
+        Path | None, typer.Argument(help="JSONL/CSV file, folder, or awesome-list README.md")
+    ] = None,
+    replay: Annotated[
+        str | None,
+        typer.Option(help="drop the bundled catalog's rows published on this date (YYYY-MM-DD)"),
+    ] = None,
     run_id: Annotated[
         str | None, typer.Option("--id", help="run id (default: from the content)")
     ] = None,
@@ -243,6 +249,16 @@ def drop(
     from twinengine.capability.workflows import runtime
 
     context = context_of(ctx)
+    if replay:
+        import datetime as dt
+
+        try:
+            day = dt.date.fromisoformat(replay)
+        except ValueError as exc:
+            raise InvalidInput(f"--replay wants a date YYYY-MM-DD, not {replay!r}") from exc
+        path = drops.replay_day(context, day=day)
+    if path is None:
+        raise InvalidInput("give a FILE_OR_DIR to drop, or --replay DATE")
     opts = drops.options(collection=collection, licence=licence, allow_llm=None if llm else False)
     if queue:
         console.print(drops.enqueue_drop(context, path=path, run_id=run_id, **opts))

@@ -87,3 +87,33 @@ def save_upload(ctx: AppContext, *, content: str, fmt: str) -> Path:
     path = folder / f"{stamp}-{uuid.uuid4().hex[:8]}{_SUFFIX[fmt]}"
     path.write_text(content, encoding="utf-8")
     return path
+
+
+def replay_day(ctx: AppContext, *, day: dt.date, source: Path | None = None) -> Path:
+    """Write the catalog rows ``published`` on ``day`` as a drop file (the realistic stream).
+
+    Replaying the bundled catalog day by day reproduces the daily content drop it came from.
+    """
+    import gzip
+    import json
+
+    from twinengine.catalog.demo import DEMO_CATALOG
+
+    src = Path(source or DEMO_CATALOG)
+    opener = gzip.open if src.suffix == ".gz" else open
+    folder = ctx.settings.home / "replay"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{day.isoformat()}.jsonl"
+    n = 0
+    with opener(src, "rt", encoding="utf-8") as fh, out.open("w", encoding="utf-8") as dst:
+        for line in fh:
+            if f'"published": "{day.isoformat()}"' not in line:
+                continue  # cheap pre-filter before parsing
+            row = json.loads(line)
+            if row.get("published") == day.isoformat():
+                dst.write(json.dumps(row, ensure_ascii=False) + "\n")
+                n += 1
+    if n == 0:
+        out.unlink()
+        raise NotFound(f"no catalog rows published on {day.isoformat()}")
+    return out
