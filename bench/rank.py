@@ -10,8 +10,9 @@
 2. ``ranking.service.train`` on those logs (last 20% of slates held out): held-out NDCG@10 of
    popularity, the best untrained generator blend, LambdaMART and the blends.
 3. The estimated position-bias curve against the simulator's true examination curve.
-4. Online: fresh simulated days (same users, same history, events not written) served by each
-   policy; CTR, conversions per impression and true NDCG@10 from the simulator's ground truth.
+4. Online, paired: fresh simulated days (same users and history, events not written); on every
+   request each policy orders the same 200 product candidates and the simulator's ground
+   truth gives that slate's expected clicks, expected conversions and NDCG@10.
 5. ``rerank`` latency for 200 candidates, in-process.
 
 Writes bench/results/rank.json. Named baseline: the untrained generator blend (by_score).
@@ -39,14 +40,20 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 from bench.sim import InProcess, SimConfig, Simulator, SlateRequest, build_world  # noqa: E402
-from bench.sim.drivers import Served, service_candidates  # noqa: E402
+from bench.sim.drivers import Served  # noqa: E402
 from twinengine.catalog import service as catalog  # noqa: E402
 from twinengine.catalog.demo import DEMO_CATALOG, DEMO_LABELS, DEMO_TAXONOMY  # noqa: E402
 from twinengine.config import Settings  # noqa: E402
 from twinengine.context import AppContext, open_context  # noqa: E402
 from twinengine.discovery.candidates import service as candidates  # noqa: E402
+from twinengine.discovery.ranking import evaluate  # noqa: E402
 from twinengine.discovery.ranking import service as ranking  # noqa: E402
-from twinengine.discovery.ranking.models import BlendWeights  # noqa: E402
+from twinengine.discovery.ranking.features import COL  # noqa: E402
+from twinengine.discovery.ranking.models import (  # noqa: E402
+    BlendWeights,
+    LgbmRanker,
+    group_sizes,
+)
 
 RESULTS = ROOT / "bench" / "results" / "rank.json"
 
@@ -74,27 +81,69 @@ class ScoreLoggingDriver(InProcess):
         super().send(events)
 
 
-class PolicyDriver:
-    """Serves slates with a ranking policy and counts events without writing them."""
+class NullDriver:
+    """Serves nothing (used when the log already exists)."""
 
-    def __init__(self, ctx: AppContext, policy: str, version: str | None) -> None:
-        self.ctx = ctx
-        self.policy = policy
-        self.version = version
-        self.written = 0
+    written = 0
 
     def slate(self, req: SlateRequest) -> Served:
-        """Candidates from the product, ordered by this driver's policy."""
-        cands = service_candidates(self.ctx, req)
-        if self.policy == "generator":
+        """An empty slate."""
+        return Served(items=[], request_id=req.request_id)
+
+    def send(self, events: list[dict[str, Any]]) -> None:
+        """Drop events."""
+
+    def flush(self) -> None:
+        """Nothing buffered."""
+
+    def on_day(self, now: dt.datetime) -> None:
+        """Nothing to refresh."""
+
+
+POLICIES = ("generator", "popularity", "lambdamart", "click", "multiobjective")
+
+
+class PairedEvalDriver:
+    """Every policy orders the same candidates of the same request; truth scores each slate.
+
+    Users follow the generator's slates (so their path is the same for every policy), and each
+    policy's slate is scored by the simulator's ground truth: expected clicks
+    ``sum P(click)``, expected conversions ``sum P(click) * P(copy | click)`` and NDCG@10.
+    Paired, noise-free comparisons need far less traffic than separate online runs.
+    """
+
+    def __init__(self, ctx: AppContext, sim: Simulator, version: str, pool: int = 200) -> None:
+        self.ctx, self.sim, self.version, self.pool = ctx, sim, version, pool
+        self.rows: dict[str, list[tuple[float, float, float, int]]] = {p: [] for p in POLICIES}
+        self.written = 0
+
+    def order(self, policy: str, req: SlateRequest, cands: list) -> list[str]:
+        """The ids ``policy`` would show."""
+        if policy == "generator":
             ordered = cands
-        elif self.policy == "popularity":
+        elif policy == "popularity":
             ordered = sorted(cands, key=lambda c: -c.features.get("popular", 0.0))
         else:
-            blend = BlendWeights.preset(self.policy) if self.policy != "multiobjective" else None
+            blend = None if policy == "multiobjective" else BlendWeights.preset(policy)
             ordered = ranking.rerank(self.ctx, surface=req.surface, user_key=req.user.key,
                                      candidates=cands, k=req.k, model=self.version, blend=blend)
-        return Served(items=[c.item_id for c in ordered[: req.k]], request_id=req.request_id)
+        return [c.item_id for c in ordered[: req.k]]
+
+    def slate(self, req: SlateRequest) -> Served:
+        """Score every policy's slate; serve the generator's."""
+        cands = candidates.generate(self.ctx, surface=req.surface, user_key=req.user.key,
+                                    item_id=req.item_id, k=self.pool, now=req.now)
+        served: list[str] = []
+        for policy in POLICIES:
+            ids = self.order(policy, req, cands)
+            p_click = self.sim.true_click_prob(req.user, ids)
+            p_copy = self.sim.true_copy_prob(req.user, ids)
+            ndcg = self.sim.ndcg(req.user, ids) if ids else 0.0
+            self.rows[policy].append((float(p_click.sum()), float((p_click * p_copy).sum()),
+                                      ndcg, len(ids)))
+            if policy == "generator":
+                served = ids
+        return Served(items=served, request_id=req.request_id)
 
     def send(self, events: list[dict[str, Any]]) -> None:
         """Count, do not store: every policy sees the same logged history."""
@@ -104,7 +153,66 @@ class PolicyDriver:
         """Nothing is buffered."""
 
     def on_day(self, now: dt.datetime) -> None:
-        """The history does not change between policies."""
+        """The history does not change during evaluation."""
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Expected CTR, conversions per impression and NDCG@10 per policy, with paired SEs."""
+        out: dict[str, dict[str, float]] = {}
+        base = np.asarray(self.rows["click"], dtype=float)
+        for policy, rows in self.rows.items():
+            a = np.asarray(rows, dtype=float)
+            shown = a[:, 3].sum()
+            # Paired per-request differences against click-only, scaled to per impression.
+            diff = (a[:, 1] - base[:, 1]) / np.maximum(a[:, 3], 1)
+            out[policy] = {
+                "slates": float(len(a)),
+                "ctr": float(a[:, 0].sum() / shown),
+                "conversions_per_impression": float(a[:, 1].sum() / shown),
+                "ndcg10": float(a[:, 2].mean()),
+                "conv_per_impr_minus_click_only_se": float(diff.std(ddof=1) / np.sqrt(len(a))),
+            }
+        return out
+
+
+def truth_ndcg(ctx: AppContext, sim: Simulator, frame: Any, version: str) -> dict[str, float]:
+    """NDCG@10 of each policy re-ordering the held-out logged slates, gains = true appeal.
+
+    Logged clicks are position-biased (the logging policy put its favourites on top, where
+    people look most), so NDCG on them flatters the logging policy; the simulator's true
+    attractiveness of each (user, item) is the unbiased gain.
+    """
+    _, test = evaluate.split_by_time(frame, 0.2)
+    ranker = LgbmRanker.load(ranking.registry_root(ctx) / version)
+    users = {u.key: u for u in sim.users}
+    scores = {
+        "logged_order": -test.position.astype(float),
+        "popularity": test.X[:, COL["item_pop"]].astype(float),
+        **{f"untrained_{n}": evaluate.untrained_scores(test.X, w)
+           for n, w in evaluate.UNTRAINED_BLENDS.items()},
+        "lambdamart": ranker.score(test.X, BlendWeights.preset("lambdamart")),
+        "click_only": ranker.score(test.X, BlendWeights.preset("click")),
+        "multiobjective": ranker.score(test.X),
+    }
+    sums = dict.fromkeys(scores, 0.0)
+    disc = 1.0 / np.log2(np.arange(2, 12))
+    n = 0
+    sizes = group_sizes(test.group)
+    start = 0
+    for size in sizes:
+        sl = slice(start, start + size)
+        start += size
+        user = users.get(test.user_keys[sl.start])
+        if user is None:
+            continue
+        gains = sim.true_attractiveness(user, test.item_ids[sl])
+        ideal = (np.sort(gains)[::-1][:10] * disc[: min(10, size)]).sum()
+        if ideal <= 0:
+            continue
+        n += 1
+        for name, s in scores.items():
+            top = np.argsort(-s[sl], kind="stable")[:10]
+            sums[name] += (gains[top] * disc[: len(top)]).sum() / ideal
+    return {name: total / max(n, 1) for name, total in sums.items()} | {"slates": float(n)}
 
 
 def load_catalog(ctx: AppContext, n_items: int, folder: Path) -> int:
@@ -162,8 +270,10 @@ def main() -> None:
     args = ap.parse_args()
     t_start = time.time()
     home = args.home or Path(tempfile.mkdtemp(prefix="rank-bench-"))
+    home.mkdir(parents=True, exist_ok=True)
+    reuse = (home / "logged.json").exists()
     ctx = open_context(Settings(home=home, database_url=""))
-    n_items = load_catalog(ctx, args.items, home)
+    n_items = catalog.count_items(ctx.db) if reuse else load_catalog(ctx, args.items, home)
     print(f"catalog: {n_items} items ({time.time() - t_start:.0f}s)")
 
     start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
@@ -172,35 +282,44 @@ def main() -> None:
     world = build_world(ctx, seed=args.seed)
     sim = Simulator(ctx, cfg, world=world)
     t = time.time()
-    logged = sim.run(ScoreLoggingDriver(ctx))
-    log_metrics = logged.metrics(surface=None)
-    print(f"logging: {logged.events} events, {log_metrics} ({time.time() - t:.0f}s)")
+    if reuse:  # a previous run with the same --home already logged: replay its users only
+        log_metrics = json.loads((home / "logged.json").read_text())
+        sim.run(NullDriver(), days=0)
+    else:
+        logged = sim.run(ScoreLoggingDriver(ctx))
+        log_metrics = {**logged.metrics(surface=None), "events": logged.events}
+        (home / "logged.json").write_text(json.dumps(log_metrics))
+    print(f"logging: {log_metrics} ({time.time() - t:.0f}s)")
 
     t = time.time()
-    info = ranking.train(ctx, holdout=0.2)
+    frame = ranking.load_frame(ctx)
+    print(f"features: {len(frame)} rows ({time.time() - t:.0f}s)")
+    t = time.time()
+    info = ranking.train(ctx, holdout=0.2, frame=frame)
     m = info["metrics"]
     print(f"trained {info['version']} on {m['rows']} rows ({time.time() - t:.0f}s)")
+    truth = truth_ndcg(ctx, sim, frame, info["version"])
+    print(f"held-out NDCG@10 against true relevance: {truth}")
     est = np.asarray(info["propensity"]["values"][:10])
     true = np.asarray(sim.true_examination(np.arange(1, 11)), dtype=float)
     rel_err = np.abs(est - true) / true
 
     candidates.refresh(ctx, now=start + dt.timedelta(days=args.days))
-    online: dict[str, dict[str, float]] = {}
-    for policy in ("generator", "popularity", "lambdamart", "click", "multiobjective"):
-        t = time.time()
-        eval_cfg = SimConfig(seed=args.seed, n_users=args.users, days=args.eval_days,
-                             swap_rate=0.0, start=start + dt.timedelta(days=args.days),
-                             new_users_per_day=0, run_id=f"eval-{policy}")
-        res = Simulator(ctx, eval_cfg, world=world).run(
-            PolicyDriver(ctx, policy, info["version"]))
-        om = res.metrics(surface=None)
-        om["conversions_per_impression"] = om["ctr"] * om["cvr"]
-        online[policy] = om
-        print(f"online {policy}: {om} ({time.time() - t:.0f}s)")
+    t = time.time()
+    eval_cfg = SimConfig(seed=args.seed, n_users=args.users, days=args.eval_days, swap_rate=0.0,
+                         start=start + dt.timedelta(days=args.days), new_users_per_day=0,
+                         run_id="eval")
+    evaluator = PairedEvalDriver(ctx, Simulator(ctx, eval_cfg, world=world), info["version"])
+    evaluator.sim.run(evaluator)
+    online = evaluator.summary()
+    for policy, om in online.items():
+        print(f"paired {policy}: {om}")
+    print(f"paired evaluation ({time.time() - t:.0f}s)")
 
     lat = latency(ctx, info["version"], [u.key for u in sim.users])
     print(f"rerank 200 candidates: {lat}")
     click, multi = online["click"], online["multiobjective"]
+    best_blend = max((k for k in truth if k.startswith("untrained_")), key=lambda k: truth[k])
     result = {
         "dataset": {"catalog": "bundled demo prompts", "catalog_items": n_items,
                     "sim_users": args.users, "log_days": args.days,
@@ -208,13 +327,16 @@ def main() -> None:
                     "impression_rows": m["rows"], "clicks": m["clicks"],
                     "conversions": m["conversions"]},
         "baseline": "generator (untrained candidate blend, by_score)",
-        "ndcg10_popularity": m["ndcg10_popularity"],
-        "ndcg10_blend": m["ndcg10_blend"],
-        "ndcg10_blend_name": m["best_untrained_blend"],
-        "ndcg10_untrained": m["ndcg10_untrained"],
-        "ndcg10_lambdamart": m["ndcg10_lambdamart"],
-        "ndcg10_click_only": m["ndcg10_click"],
-        "ndcg10_multiobjective": m["ndcg10_multiobjective"],
+        "ndcg_gain": "true attractiveness of each held-out (user, item) from the simulator",
+        "ndcg10_popularity": truth["popularity"],
+        "ndcg10_blend": truth[best_blend],
+        "ndcg10_blend_name": best_blend,
+        "ndcg10_logged_order": truth["logged_order"],
+        "ndcg10_lambdamart": truth["lambdamart"],
+        "ndcg10_click_only": truth["click_only"],
+        "ndcg10_multiobjective": truth["multiobjective"],
+        "ndcg10_truth_all": truth,
+        "ndcg10_logged_clicks": {k: v for k, v in m.items() if k.startswith("ndcg10")},
         "online": online,
         "cvr_click_only": click["conversions_per_impression"],
         "cvr_multiobjective": multi["conversions_per_impression"],

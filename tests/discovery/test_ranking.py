@@ -23,7 +23,7 @@ from twinengine.discovery.ranking.models import TrainParams
 from twinengine.errors import InvalidInput, ModelFitError, NotFound
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-FAST = TrainParams(rounds=40, early_stopping=10, min_data_in_leaf=10)
+FAST = TrainParams(rounds=40, early_stopping=10, min_data_in_leaf=10, rank_rounds=40)
 
 
 def _write_log(ctx: AppContext, *, n_slates: int = 500, seed: int = 0) -> None:

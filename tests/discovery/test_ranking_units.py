@@ -122,9 +122,9 @@ def test_freshness_boost_lifts_new_items() -> None:
     assert apply_rules(ids, scores, 2, Rules(freshness_boost=0.5), age_days=None) == [0, 1]
 
 
-def test_regression_em_removes_personalisation_confounding() -> None:
+def test_contextual_pbm_removes_personalisation_confounding() -> None:
     """The policy ranks by a user-item signal x that drives relevance; per-item EM is fooled."""
-    from twinengine.discovery.ranking.bias import regression_em_propensities
+    from twinengine.discovery.ranking.bias import contextual_pbm_propensities
 
     rng = np.random.default_rng(3)
     n_slates = 5000
@@ -137,5 +137,5 @@ def test_regression_em_removes_personalisation_confounding() -> None:
     item = rng.integers(0, 300, len(x))
     naive = em_propensities(pos, item, click)
     assert (np.abs(np.array(naive.values) - TRUE) / TRUE).max() > 0.3
-    curve = regression_em_propensities(x[:, None], pos, click, rounds=30, num_threads=1)
+    curve = contextual_pbm_propensities(x[:, None], pos, click, rounds=30, num_threads=1)
     assert (np.abs(np.array(curve.values) - TRUE) / TRUE).max() < 0.10, curve.values

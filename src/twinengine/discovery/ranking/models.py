@@ -73,6 +73,9 @@ class TrainParams:
     min_data_in_leaf: int = 40
     rounds: int = 300
     early_stopping: int = 30
+    # LambdaMART runs a fixed number of rounds: early stopping on logged clicks would stop it
+    # where it agrees most with the logging policy (the labels are position-biased).
+    rank_rounds: int = 150
     ipw_clip: float = 10.0
     num_threads: int = 2
     seed: int = 7
@@ -253,7 +256,7 @@ def fit(
         ))
     heads["rank"] = _train(lib, {**base, "objective": "lambdarank", "metric": "ndcg",
                                  "eval_at": [10], "lambdarank_truncation_level": 20},
-                           sets[0], sets[1], params)
+                           sets[0], None, params, rounds=params.rank_rounds)
 
     # CTR head: every impression, position as an input.
     heads["ctr"] = _binary(lib, base, frame, frame.click, np.ones(len(frame), bool), tr, va,
@@ -286,7 +289,8 @@ def _binary(lib: Any, base: dict[str, Any], frame: TrainingFrame, y: np.ndarray,
                   sets[0], sets[1], params)
 
 
-def _train(lib: Any, cfg: dict[str, Any], train: Any, valid: Any, params: TrainParams) -> Any:
+def _train(lib: Any, cfg: dict[str, Any], train: Any, valid: Any, params: TrainParams,
+           rounds: int | None = None) -> Any:
     if train is None:
         raise ModelFitError("no training rows left after the validation split")
     callbacks = []
@@ -295,7 +299,7 @@ def _train(lib: Any, cfg: dict[str, Any], train: Any, valid: Any, params: TrainP
         valid_sets = [valid]
         callbacks.append(lib.early_stopping(params.early_stopping, verbose=False))
     try:
-        return lib.train(cfg, train, num_boost_round=params.rounds, valid_sets=valid_sets,
+        return lib.train(cfg, train, num_boost_round=rounds or params.rounds, valid_sets=valid_sets,
                          callbacks=callbacks)
     except lib.basic.LightGBMError as exc:
         raise ModelFitError(f"LightGBM could not train: {exc}") from exc

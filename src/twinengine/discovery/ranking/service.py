@@ -24,12 +24,14 @@ from twinengine.discovery.candidates.schemas import Candidate
 from twinengine.discovery.ranking import evaluate
 from twinengine.discovery.ranking.bias import (
     PropensityCurve,
+    contextual_pbm_propensities,
     em_propensities,
     harvest_propensities,
 )
 from twinengine.discovery.ranking.diversity import Rules, apply_rules, rules_from
 from twinengine.discovery.ranking.features import (
     COL,
+    FEATURES,
     CatalogView,
     FeatureConfig,
     FeatureState,
@@ -246,15 +248,41 @@ def load_frame(
     return frame
 
 
-def estimate_propensity(frame: TrainingFrame, *, max_position: int = 10) -> PropensityCurve:
-    """Examination curve: intervention harvesting if the log has randomised slates, else EM."""
+# Clicks an explored (shown != chosen) position needs before harvesting alone is trusted.
+MIN_SWAPPED_CLICKS = 200
+PROPENSITY_METHODS = ("auto", "harvest", "contextual_pbm", "em")
+
+
+def estimate_propensity(
+    frame: TrainingFrame, *, max_position: int = 10, method: str = "auto"
+) -> PropensityCurve:
+    """Examination curve from the log.
+
+    ``auto``: intervention harvesting when every position 2..max has at least
+    ``MIN_SWAPPED_CLICKS`` clicks on explored rows; otherwise the contextual click model over
+    all rows (explored ones included), and the per-item EM as the last resort.
+    """
+    if method not in PROPENSITY_METHODS:
+        raise InvalidInput(f"unknown propensity method {method!r}: {', '.join(PROPENSITY_METHODS)}")
     original = original_positions(frame)
-    try:
-        return harvest_propensities(frame.position, original, frame.click,
-                                    max_position=max_position)
-    except ModelFitError:
-        codes = np.unique(np.asarray(frame.item_ids), return_inverse=True)[1]
-        return em_propensities(frame.position, codes, frame.click, max_position=max_position)
+    if method in ("auto", "harvest"):
+        swapped = (original != frame.position) & (frame.click > 0)
+        per_pos = np.bincount(frame.position[swapped].astype(np.int64),
+                              minlength=max_position + 1)[2 : max_position + 1]
+        if method == "harvest" or per_pos.min() >= MIN_SWAPPED_CLICKS:
+            return harvest_propensities(frame.position, original, frame.click,
+                                        max_position=max_position)
+    if method in ("auto", "contextual_pbm"):
+        try:
+            X = frame.X[:, [COL[f] for f in FEATURES if f != "position"]]
+            share = min(1.0, 200_000 / max(len(frame), 1))
+            return contextual_pbm_propensities(X, frame.position, frame.click,
+                                              max_position=max_position, negative_share=share)
+        except ModelFitError:
+            if method == "contextual_pbm":
+                raise
+    codes = np.unique(np.asarray(frame.item_ids), return_inverse=True)[1]
+    return em_propensities(frame.position, codes, frame.click, max_position=max_position)
 
 
 def original_positions(frame: TrainingFrame) -> np.ndarray:
@@ -297,18 +325,21 @@ def train(
     params: TrainParams | None = None,
     holdout: float = 0.2,
     activate: bool = False,
+    frame: TrainingFrame | None = None,
 ) -> dict[str, Any]:
     """Train a ranker on the event log, save it as a new version, optionally activate it.
 
     The last ``holdout`` share of slates (by time) is held out for the metrics stored with the
     model; the heads are trained on the rest. Raises ``ModelFitError`` without usable logs.
+    ``frame`` passes feature rows already built by ``load_frame`` (benchmarks).
     """
     for s in surfaces or ():
         check_surface(s)
     if not 0.0 < holdout < 0.9:
         raise InvalidInput("holdout must be between 0 and 0.9")
     config = FeatureConfig(half_life_days=ctx.settings.ranking_half_life_days)
-    frame = load_frame(ctx, surfaces=surfaces, since=since, until=until, config=config)
+    if frame is None:
+        frame = load_frame(ctx, surfaces=surfaces, since=since, until=until, config=config)
     if len(frame) == 0:
         raise ModelFitError("no impressions in the event log to train a ranker on")
     if frame.click.sum() == 0:
