@@ -17,8 +17,8 @@ from twinengine.web.views import register_page, templates
 
 router = APIRouter(include_in_schema=False)
 
-PLOT_W, PLOT_H, PAD_L, PAD_R, PAD_T, PAD_B = 760, 260, 56, 16, 14, 34
-BAR_W, BAR_H = 220, 22
+PLOT_W, PLOT_H, PAD_L, PAD_R, PAD_T, PAD_B = 900, 280, 60, 44, 14, 34
+BAR_W, BAR_H = 160, 22
 
 
 @router.get("/experiments", response_class=HTMLResponse)
@@ -85,11 +85,18 @@ def _metric_rows(rep: Report) -> list[dict[str, Any]]:
                 "ctw": "–" if t["chance_to_win"] is None else f'{t["chance_to_win"]:.1%}',
                 "significant": t["significant"],
                 "direction": "up" if (t["lift"] or 0) > 0 else "down",
-                "error": t["error"],
+                "error": _explain(t["error"]) if t["error"] else None,
                 "bar": _ci_bar(t["lift"], lo, hi, bound) if t["error"] is None else None,
             }
         )
     return rows
+
+
+def _explain(code: str) -> str:
+    """gbstats' error codes in words."""
+    if "ZERO" in code or "NO_UNITS" in code:
+        return "not enough data yet"
+    return code.replace("_", " ").lower()
 
 
 def _ci_bar(lift: float | None, lo: float | None, hi: float | None, bound: float) -> dict:

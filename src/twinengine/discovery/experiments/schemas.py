@@ -93,6 +93,10 @@ class ExperimentCreate(BaseModel):
     targeting: Targeting = Field(default_factory=Targeting)
     metrics: MetricsSpec = Field(default_factory=MetricsSpec)
     analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
+    salt: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$",
+        description="hash seed; default a random one (reuse one to keep the same buckets)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentCreate:

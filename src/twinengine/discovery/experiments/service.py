@@ -60,13 +60,16 @@ def create(ctx: AppContext, *, spec: ExperimentCreate) -> ExperimentPublic:
     if spec.layer:
         start, end = _free_slot(store.layer_slots(ctx.db, spec.layer), spec.traffic, spec.layer)
     row = {
-        **spec.model_dump(mode="json", exclude={"variants", "targeting", "metrics", "analysis"}),
+        **spec.model_dump(
+            mode="json", exclude={"variants", "targeting", "metrics", "analysis", "salt"}
+        ),
         "variants": [v.model_dump(mode="json") for v in spec.variants],
         "targeting": spec.targeting.model_dump(mode="json"),
         "metrics": spec.metrics.model_dump(mode="json"),
         "analysis": spec.analysis.model_dump(mode="json"),
         "status": "draft",
-        "salt": secrets.token_hex(8),  # fixed now, so every process hashes with the same salt
+        # Fixed now, so every process hashes with the same salt.
+        "salt": spec.salt or secrets.token_hex(8),
         "layer_start": start,
         "layer_end": end,
         "decision": None,
