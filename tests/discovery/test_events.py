@@ -81,6 +81,15 @@ def test_impressions_join_clicks_and_conversions(ctx) -> None:
     assert service.load_impressions(ctx, surface="search") == []
 
 
+def test_impression_in_parts_keeps_positions(ctx) -> None:
+    base = {"type": "impression", "user_id": "u", "request_id": "r9", "surface": "feed"}
+    first = {**base, "event_id": "p1", "slate": ["a", "b"]}
+    rest = {**base, "event_id": "p2", "slate": ["c", "d"], "position": 3}
+    service.record(ctx, [first, rest])
+    rows = service.load_impressions(ctx)
+    assert [(r["item_id"], r["position"]) for r in rows] == [("a", 1), ("b", 2), ("c", 3), ("d", 4)]
+
+
 def test_duplicate_inside_batch_and_changed_resend(ctx) -> None:
     batch = _batch()
     res = service.record(ctx, [*batch, batch[1]])

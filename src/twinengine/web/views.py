@@ -106,6 +106,7 @@ def gallery(
             "q": q or "",
             "selected_topics": topic,
             "next_url": _query(params, cursor=page.next_cursor) if page.next_cursor else None,
+            "sections": [x for x in (fn(request, params, cursor) for fn in GALLERY_SECTIONS) if x],
         },
     )
 
@@ -152,6 +153,9 @@ def prompt_page(request: Request, item_id: str) -> HTMLResponse:
 # Engines add sections to the prompt page (e.g. "similar prompts"): fn(request, item) -> dict
 # with "title" and "items" (a list of ItemPublic), or None.
 PROMPT_PAGE_SECTIONS: list[Any] = []
+# ... and slates above the gallery grid ("For you", "Trending"): fn(request, params, cursor) ->
+# dict with "title", "items", "surface" and optionally "request_id", "experiments"; or None.
+GALLERY_SECTIONS: list[Any] = []
 
 
 def render_error(request: Request, status: int, message: str) -> HTMLResponse:

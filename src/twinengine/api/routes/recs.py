@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import logging
+import re
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from twinengine.api.app import register
 from twinengine.api.deps import ContextDep
@@ -13,8 +15,9 @@ from twinengine.discovery.candidates import service
 from twinengine.discovery.candidates.schemas import RecResponse
 from twinengine.discovery.candidates.service import RecFilter
 from twinengine.discovery.candidates.serving import recommend
-from twinengine.errors import InvalidInput
+from twinengine.errors import AppError, InvalidInput
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["recommendations"])
 
 UserQ = Annotated[str | None, Query(max_length=128, description="known user id")]
@@ -151,4 +154,70 @@ def _warm(ctx: AppContext) -> None:
     service.state(ctx)
 
 
+# --- gallery sections (the pages call the same ``recommend`` as the endpoints) ------------------
+_SID = re.compile(r"^[A-Za-z0-9]{8,64}$")
+
+
+def _visitor(request: Request) -> str | None:
+    """The tracker's anonymous session (cookie ``te_sid``) as a user key."""
+    sid = request.cookies.get("te_sid", "")
+    return f"s:{sid}" if _SID.match(sid) else None
+
+
+def _section(request: Request, title: str, **kwargs: Any) -> dict[str, Any] | None:
+    try:
+        res = recommend(request.app.state.context, user_key=_visitor(request), **kwargs)
+    except AppError:
+        return None
+    except Exception:  # a recommendation failure must not take the page down
+        log.exception("recommendation section %s failed", kwargs.get("surface"))
+        return None
+    if not res.data:
+        return None
+    return {"title": title, "items": [d.item for d in res.data if d.item], "surface": res.surface,
+            "request_id": res.request_id, "experiments": res.experiments}  # fmt: skip
+
+
+def _plain(params: dict[str, Any], cursor: str | None) -> bool:
+    return not cursor and not any(params.get(k) for k in ("q", "topic", "language", "collection",
+                                                          "media"))  # fmt: skip
+
+
+def for_you_section(request: Request, params: dict[str, Any], cursor: str | None) -> Any:
+    """ "For you" above the gallery: the visitor's feed (cold start for a new visitor)."""
+    if not _plain(params, cursor):
+        return None
+    # Before anyone has done anything there is nothing to recommend from: no section.
+    if not service.state(request.app.state.context).popular.any():
+        return None
+    return _section(request, "For you", surface="feed", k=8)
+
+
+def trending_section(request: Request, params: dict[str, Any], cursor: str | None) -> Any:
+    """ "Trending now" above the gallery, or within the selected topic."""
+    if cursor or params.get("q") or not service.state(request.app.state.context).trending.any():
+        return None
+    topics = tuple(params.get("topic") or ())
+    flt = RecFilter(topics=topics, language=params.get("language") or None,
+                    media=params.get("media") or None)  # fmt: skip
+    return _section(request, "Trending now", surface="trending", k=4, flt=flt,
+                    include_converted=True)  # fmt: skip
+
+
+def related_section(request: Request, item: Any) -> Any:
+    """ "Related prompts" on a prompt page: what people engaged with alongside it, and content."""
+    return _section(request, "Related prompts", surface="related", item_id=item.id, k=8)
+
+
+def _register_pages() -> None:
+    from twinengine.web import views
+
+    for fn in (trending_section, for_you_section):
+        if fn not in views.GALLERY_SECTIONS:
+            views.GALLERY_SECTIONS.append(fn)
+    if related_section not in views.PROMPT_PAGE_SECTIONS:
+        views.PROMPT_PAGE_SECTIONS.append(related_section)
+
+
 register(router, on_startup=_warm)
+_register_pages()

@@ -39,6 +39,11 @@ def popular(ctx: AppContext, st: RecState, user: str | None, row: int | None) ->
     return st.popular
 
 
+def quality(ctx: AppContext, st: RecState, user: str | None, row: int | None) -> np.ndarray:
+    """Clicks per examined impression (1/position prior), smoothed towards the mean."""
+    return st.quality
+
+
 def trending(ctx: AppContext, st: RecState, user: str | None, row: int | None) -> np.ndarray:
     """Velocity: the last day's interactions against the previous six days' daily mean."""
     return st.trending
@@ -182,6 +187,7 @@ def embed(ctx: AppContext, st: RecState, user: str | None, row: int | None) -> n
 
 GENERATORS: dict[str, Generator] = {
     "popular": popular,
+    "quality": quality,
     "trending": trending,
     "fresh": fresh,
     "affinity": affinity,

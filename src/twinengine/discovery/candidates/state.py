@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from twinengine.catalog.models import item_languages, item_topics, items
 from twinengine.discovery.candidates.cf import AlsModel, EaseModel, fit_als, fit_ease
 from twinengine.discovery.candidates.content import tfidf
-from twinengine.discovery.events.models import events
+from twinengine.discovery.events.models import events, impressions
 from twinengine.errors import ModelFitError
 from twinengine.storage import Database
 
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # A conversion says more than a click; dwell and impressions are not interactions here.
 WEIGHTS = {"click": 1.0, "conversion": 3.0}
 HISTORY = 50  # most recent interactions per user kept for serving
+PRIOR = 5.0  # examined impressions the smoothed CTR prior is worth
 
 
 @dataclass
@@ -54,6 +55,7 @@ class RecState:
     topic_norm: np.ndarray  # sqrt(1 + topics of the item)
     topic_ids: list[str]
     popular: np.ndarray
+    quality: np.ndarray  # smoothed, position-weighted CTR
     trending: np.ndarray
     fresh: np.ndarray
     cooc: sp.csr_matrix  # items x items, cosine of session co-occurrence
@@ -101,6 +103,12 @@ def build_state(
             select(item_topics.c.item_id, item_topics.c.topic_id).distinct()
         ).all()
         since = now - dt.timedelta(days=history_days)
+        # Exposure per item, each impression weighted by a 1/position examination prior.
+        exposure_rows = conn.execute(
+            select(impressions.c.item_id, func.sum(1.0 / impressions.c.position))
+            .where(impressions.c.ts >= since, impressions.c.ts <= now)
+            .group_by(impressions.c.item_id)
+        ).all()
         ev_rows = conn.execute(
             select(events.c.user_key, events.c.item_id, events.c.type, events.c.ts)
             .where(events.c.type.in_(list(WEIGHTS)), events.c.ts >= since, events.c.ts <= now)
@@ -149,6 +157,15 @@ def build_state(
     base = np.bincount(i_idx, weights=w * ((age_days > 1.0) & (age_days <= 7.0)), minlength=n) / 6
     trending = np.where(recent > 0, (recent - base) / np.sqrt(base + 1.0), 0.0)
     trending = np.clip(trending, 0.0, None)
+    # Quality: clicks per examined impression, smoothed towards the catalog mean (a Beta prior
+    # worth PRIOR examined impressions), so a few lucky clicks do not make an item "good".
+    exposure = np.zeros(n)
+    for item_id, weight in exposure_rows:
+        if item_id in row_of:
+            exposure[row_of[item_id]] = float(weight or 0.0)
+    clicks = np.bincount(i_idx, weights=(w == WEIGHTS["click"]).astype(float), minlength=n)
+    mean_ctr = clicks.sum() / exposure.sum() if exposure.sum() > 0 else 0.0
+    quality = (clicks + PRIOR * mean_ctr) / (exposure + PRIOR)
     X = sp.csr_matrix((w, (u_idx, i_idx)), shape=(len(users), n))
     X.data = np.minimum(X.data, 5.0)  # a few enthusiastic repeats must not swamp the rest
 
@@ -190,6 +207,7 @@ def build_state(
         topic_norm=np.sqrt(np.asarray(it.sum(axis=1)).ravel() + 1.0),
         topic_ids=topic_ids,
         popular=popular,
+        quality=quality,
         trending=trending,
         fresh=fresh,
         cooc=C,

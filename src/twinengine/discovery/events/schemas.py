@@ -41,7 +41,13 @@ class EventIn(BaseModel):
     )
     surface: Surface | None = None
     item_id: str | None = Field(default=None, min_length=1, max_length=128)
-    position: int | None = Field(default=None, ge=1, le=10_000, description="1-based")
+    position: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description="1-based position of item_id; for an impression, of slate[0] (default 1), "
+        "so a slate seen in parts (infinite scroll) is logged as several impressions",
+    )
     slate: list[str] | None = Field(
         default=None, max_length=MAX_SLATE, description="impressions: item ids in shown order"
     )

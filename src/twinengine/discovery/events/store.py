@@ -71,7 +71,7 @@ def impression_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
             "ts": row["ts"],
             "experiments": row["experiments"],
         }
-        for pos, item_id in enumerate(row["slate"] or (), start=1)
+        for pos, item_id in enumerate(row["slate"] or (), start=row["position"] or 1)
     ]
 
 
@@ -128,7 +128,7 @@ def _sqlite_rows(
             eid = e["event_id"]
             imps.extend(
                 (eid, pos, item, request_id, user_key, surface, ts_s, exps_s)
-                for pos, item in enumerate(slate, start=1)
+                for pos, item in enumerate(slate, start=get("position") or 1)
             )
     return evs, imps
 
