@@ -123,23 +123,14 @@ def test_freshness_boost_lifts_new_items() -> None:
 
 
 def test_contextual_pbm_removes_personalisation_confounding() -> None:
-    """The policy ranks by a user-item signal x that drives relevance; per-item EM is fooled.
-
-    Position 1 to 10 with 50k rows and ~4k clicks: the estimate lands within 15% everywhere
-    (the bench checks 10% on far more clicks).
-    """
+    """The policy ranks by a user-item signal x that drives relevance; per-item EM is fooled."""
     from twinengine.discovery.ranking.bias import contextual_pbm_propensities
 
     rng = np.random.default_rng(3)
     n_slates = 5000
     x = rng.random((n_slates, 10))
     order = np.argsort(-(x + 0.3 * rng.random((n_slates, 10))), axis=1)
-    x = np.take_along_axis(x, order, axis=1)  # row j of a slate is shown at j + 1
-    # A third of the slates swap position 1 with a random k (the exploration slice).
-    for s in np.flatnonzero(rng.random(n_slates) < 0.3):
-        k = int(rng.integers(1, 10))
-        x[s, 0], x[s, k] = x[s, k], x[s, 0]
-    x = x.ravel()
+    x = np.take_along_axis(x, order, axis=1).ravel()  # row j of a slate is shown at j + 1
     pos = np.tile(np.arange(1, 11), n_slates)
     gamma = 0.05 + 0.6 * x**2
     click = (rng.random(len(x)) < TRUE[pos - 1] * gamma).astype(int)
@@ -147,6 +138,4 @@ def test_contextual_pbm_removes_personalisation_confounding() -> None:
     naive = em_propensities(pos, item, click)
     assert (np.abs(np.array(naive.values) - TRUE) / TRUE).max() > 0.3
     curve = contextual_pbm_propensities(x[:, None], pos, click, rounds=30, num_threads=1)
-    err = np.abs(np.array(curve.values) - TRUE) / TRUE
-    print(np.round(curve.values, 3), np.round(err, 3))
-    assert err.max() < 0.15, curve.values
+    assert (np.abs(np.array(curve.values) - TRUE) / TRUE).max() < 0.10, curve.values
