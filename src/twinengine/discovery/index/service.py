@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from twinengine.discovery.index.snippets import highlight
 from twinengine.discovery.index.state import state_of
 from twinengine.discovery.index.tokenize import is_cjk, tokenize
 from twinengine.errors import BackendUnavailable, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
 
 MODES = ("lexical", "dense", "hybrid")
 CANDIDATES = 100  # per side before fusion; also the dense result-set size
@@ -215,6 +218,14 @@ def build_index(
     )
     state.swap(snap)
     state.listen()
+    if len(snap) > ctx.settings.search_ann_threshold:
+        log.warning(
+            "search index holds %d items, above search_ann_threshold=%d: exact dense search "
+            "costs ~%.0f ms per query now; an ANN index (hnswlib/usearch) would be faster",
+            len(snap),
+            ctx.settings.search_ann_threshold,
+            len(snap) * snap.dense.dim * 4 / 5e9 * 1000,
+        )
     return index_status(ctx)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from twinengine.discovery.index.tokenize import words
 
 SNIPPET_CHARS = 220
+SCAN_CHARS = 2000
 _LEAD = 40  # characters of context kept before the first match
 
 
@@ -22,7 +23,8 @@ def highlight(
     for text in (primary, secondary):
         if not text:
             continue
-        flat = " ".join(text.split())
+        # Matches deep inside a long prompt make poor snippets and cost time: look at the start.
+        flat = " ".join(text[:SCAN_CHARS].split())
         spans = [(s, e) for tok, s, e in words(flat) if tok in terms]
         if whole:
             return flat, _merge(spans)
