@@ -302,3 +302,35 @@ def test_drop_of_missing_input_is_refused(ctx: AppContext, tmp_path: Path, bad: 
 
     with pytest.raises(NotFound):
         drops.run_drop(ctx, path=tmp_path / bad)
+
+
+@pytest.mark.slow
+def test_running_server_swaps_in_the_index_a_worker_drop_published(
+    settings, tmp_path: Path
+) -> None:
+    """A server process and a worker process: modelled as two contexts on one home."""
+    from twinengine.capability.dropper.follow import IndexFollower
+    from twinengine.discovery.index.service import build_index
+    from twinengine.discovery.index.state import state_of
+
+    server = open_context(settings)
+    worker = open_context(settings)
+    try:
+        catalog.ingest(server.db, path=write_jsonl(tmp_path / "c.jsonl", demo_rows()[:20]))
+        build_index(server)
+        state = state_of(server)
+        state.close()  # stop in-process change notifications: only the file can tell it now
+        follower = IndexFollower(server)
+        assert follower.check() is False  # nothing new yet
+        rows = demo_rows()[20:25]
+        report = drops.run_drop(
+            worker, path=write_jsonl(tmp_path / "d.jsonl", rows), allow_llm=False
+        )
+        assert report["index"]["indexed"] == 5
+        assert not {r["id"] for r in rows} & set(state.snapshot.ids)
+        assert follower.check() is True
+        assert {r["id"] for r in rows} <= set(state.snapshot.ids)
+        assert len(state.snapshot.ids) == 25
+    finally:
+        worker.close()
+        server.close()

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query
 from twinengine.api.app import register
 from twinengine.api.deps import ContextDep
 from twinengine.capability.dropper import service as drops
+from twinengine.capability.dropper.follow import follow_index
 from twinengine.capability.workflows import (
     pages,  # noqa: F401  (registers the /flows page)
     service,
@@ -63,4 +64,5 @@ def start_drop(ctx: ContextDep, body: DropCreate) -> DropStarted:
     return DropStarted(id=run_id, status=run.status, url=f"/v1/flows/{run_id}")
 
 
-register(router)
+# servers swap in index snapshots that workers' drops publish
+register(router, on_startup=follow_index)
