@@ -260,7 +260,11 @@ def bench_http(db_home: Path, *, rps: float, seconds: float) -> dict[str, Any]:
         for _ in range(20):  # warm the state and connection
             client.get("/v1/feed", params={"user": users[0]})
         for surface in ("feed", "related", "trending"):
+            cpu0 = srv.cpu_seconds()
             out[surface] = _paced(client, surface, users, items, rps, int(rps * seconds), rng)
+            # Server CPU per request: the capacity figure contention on a shared box cannot hide.
+            cpu_ms = (srv.cpu_seconds() - cpu0) * 1000
+            out[surface]["server_cpu_ms_per_request"] = round(cpu_ms / out[surface]["requests"], 2)
     out["p99_ms"] = max(out[s]["p99_ms"] for s in ("feed", "related", "trending"))
     return out
 

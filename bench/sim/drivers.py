@@ -177,7 +177,7 @@ class Http:
 
     def slate(self, req: SlateRequest) -> Served:
         """GET the surface's endpoint; the server's request id and experiments are logged."""
-        params: dict[str, Any] = {"user": req.user.key, "k": req.k}
+        params: dict[str, Any] = {"user": req.user.key, "k": req.k, "details": "false"}
         if req.surface == "related" and req.item_id:
             path = f"/v1/items/{req.item_id}/related"
         elif req.surface == "trending":

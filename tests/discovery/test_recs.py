@@ -88,6 +88,9 @@ def test_endpoints(client, behaviour) -> None:
     assert client.get("/v1/trending", params={"k": 2}).json()["data"][0]["id"] == ids[20]
     video = client.get("/v1/feed", params={"media": "video", "k": 5}).json()
     assert video["count"] and all(d["item"]["media"] == "video" for d in video["data"])
+    bare = client.get("/v1/feed", params={"user": "b2", "k": 4, "details": "false"}).json()
+    assert [d["id"] for d in bare["data"]] == [d["id"] for d in body["data"]]
+    assert all(d["item"] is None for d in bare["data"])
     hidden = [d["id"] for d in cold["data"][:3]]
     again = client.get("/v1/feed", params={"session": "new-visitor", "exclude": hidden}).json()
     assert not set(hidden) & {d["id"] for d in again["data"]}

@@ -29,6 +29,7 @@ LangQ = Annotated[str | None, Query(max_length=16)]
 MediaQ = Annotated[Literal["image", "video", "audio", "text"] | None, Query()]
 K = Annotated[int, Query(ge=1, le=100, description="slate size")]
 Converted = Annotated[bool, Query(description="also recommend items the user already converted on")]
+Details = Annotated[bool, Query(description="include each item's full record (false: ids only)")]
 
 
 def _user_key(user: str | None, session: str | None) -> str | None:
@@ -60,6 +61,7 @@ def feed(
     media: MediaQ = None,
     exclude: ExcludeQ = [],  # noqa: B006
     include_converted: Converted = False,
+    details: Details = True,
 ) -> RecResponse:
     """A personalised feed; a user without history gets the cold-start feed (``policy``).
 
@@ -74,6 +76,7 @@ def feed(
         k=k,
         flt=_flt(topic, exclude_topic, language, media, exclude),
         include_converted=include_converted,
+        with_items=details,
     )
 
 
@@ -90,6 +93,7 @@ def related(
     media: MediaQ = None,
     exclude: ExcludeQ = [],  # noqa: B006
     include_converted: Converted = False,
+    details: Details = True,
 ) -> RecResponse:
     """Items related to ``item_id``: by behaviour (co-occurrence, CF) and content."""
     return recommend(
@@ -100,6 +104,7 @@ def related(
         k=k,
         flt=_flt(topic, exclude_topic, language, media, exclude),
         include_converted=include_converted,
+        with_items=details,
     )
 
 
@@ -114,6 +119,7 @@ def trending(
     language: LangQ = None,
     media: MediaQ = None,
     exclude: ExcludeQ = [],  # noqa: B006
+    details: Details = True,
 ) -> RecResponse:
     """Rising items: the last day's engagement against the week's baseline."""
     return recommend(
@@ -123,6 +129,7 @@ def trending(
         k=k,
         flt=_flt(topic, exclude_topic, language, media, exclude),
         include_converted=True,
+        with_items=details,
     )
 
 
