@@ -102,3 +102,25 @@ def test_swap_exploration_is_logged(sample_catalog) -> None:
     for s in swapped:
         assert imps[s.request_id]["attributes"]["swap"] == [1, s.swapped]
         assert imps[s.request_id]["slate"] == s.items
+
+
+def test_http_driver_drives_the_real_api(sample_catalog) -> None:
+    """Slates from GET /v1/feed and related, events through POST /v1/events, over HTTP."""
+    from bench.sim import Http
+
+    from tests.browser import live_server
+    from twinengine.api.app import create_app
+
+    cfg = SimConfig(seed=5, n_users=6, new_users_per_day=0, days=1, start=START, run_id="h")
+    sim = Simulator(sample_catalog, cfg)
+    with live_server(create_app(context=sample_catalog)) as base:
+        driver = Http(base, batch_size=50)
+        try:
+            res = sim.run(driver)
+        finally:
+            driver.close()
+    shown = [s for ses in res.sessions for s in ses.slates]
+    assert shown and all(len(s.request_id) == 32 for s in shown)  # the server's request ids
+    stored = {e["request_id"] for e in events.load_events(sample_catalog, types=["impression"])}
+    assert stored == {s.request_id for s in shown if s.items}
+    assert res.events == events.count_events(sample_catalog)
