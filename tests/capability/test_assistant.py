@@ -109,7 +109,7 @@ def test_japanese_brief_is_understood_and_explained_in_japanese(actx: AppContext
     ans = service.answer(actx, brief="パン屋の秋のセールのための居心地の良いポスター")
     assert isinstance(ans, AssistantAnswer)
     u = ans.understanding
-    assert u.language == "ja" and "ポスター" in u.deliverable
+    assert u.language == "ja" and "poster" in u.deliverable
     assert "パン屋" in u.subject
     assert "bakery" in u.query and "poster" not in u.subject
     assert BAKERY_ID in ans.cited_ids
@@ -157,7 +157,7 @@ def test_llm_answer_is_grounded_and_cites_what_it_was_given(
     assert ans.route.composer == "llm" and ans.route.model == "test-model"
     assert ans.cost.usd > 0 and ans.cost.tokens_in > 0
     _cited_exist(llm_ctx, ans)
-    assert ans.placeholders[0].name == "headline text"
+    assert "headline text" in {p.name for p in ans.placeholders}
     assert "Kept the layout" in ans.explanation
     (request,) = server.requests
     system, user = request["messages"][0]["content"], request["messages"][1]["content"]
@@ -298,7 +298,7 @@ def test_pages_render_and_escape(client, tmp_path: Path) -> None:  # type: ignor
 def test_fill_keeps_json_escaped_placeholders_valid() -> None:
     from twinengine.capability.assistant.understand import TopicIndex, understand
 
-    u = understand("a poster of a red fox", TopicIndex.build([]))
+    u = understand("a red fox", TopicIndex.build([]))
     body = json.dumps({"prompt": 'a poster of {argument name="subject" default="a cat"}'})
     template, rendered, slots = compose.fill(body, u)
     assert (

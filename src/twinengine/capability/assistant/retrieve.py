@@ -112,11 +112,13 @@ def retrieve(
         base, extra = _fallback_search(ctx, query, media=u.media), []
     except InvalidInput:
         base, extra = [], []
-    for item, score in [*base, *extra]:
-        if item.id in ranked:
-            ranked[item.id].score = max(ranked[item.id].score, score)
-            continue
-        ranked[item.id] = Candidate(item=item, score=score, reasons=["search"])
+    for item, score in base:
+        ranked.setdefault(item.id, Candidate(item=item, score=score, reasons=["search"]))
+    # Fusion normalises scores within each result set, so the topic-filtered search's top hit
+    # scores 1.0 whatever it is: its hits only join the pool, at half their score.
+    for item, score in extra:
+        if item.id not in ranked:
+            ranked[item.id] = Candidate(item=item, score=score * 0.5, reasons=["topic search"])
     facet_of = {t.id: t.facet for t in u.topics}
     for cand in ranked.values():
         carried = {link.topic_id for link in cand.item.topics}

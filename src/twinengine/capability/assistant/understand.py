@@ -241,7 +241,8 @@ def _find_terms(text: str, lang: str, index: TopicIndex) -> list[_Hit]:
 
     candidates: list[tuple[str, str, str | None]] = []  # (term, english, topic)
     for kw, tid in index.keywords:
-        candidates.append((kw, kw, tid))
+        # CJK taxonomy keywords ("ポスター") retrieve better through their English gloss.
+        candidates.append((kw, GLOSSARY.get(kw, kw) if _is_cjk(kw) else kw, tid))
     if lang != "en" or _is_cjk(text):
         for word, english in GLOSSARY.items():
             candidates.append((word, english, None))
