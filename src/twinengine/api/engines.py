@@ -11,3 +11,5 @@ import twinengine.api.routes.experiments  # noqa: E402,F401  (experiments: /v1/e
 import twinengine.api.routes.assistant  # noqa: E402,F401  (assistant: /v1/assistant)
 import twinengine.api.routes.dubbing  # noqa: E402,F401  (dubbing: /v1/dubbing/runs, /dub page)
 import twinengine.api.routes.flows  # noqa: E402,F401  (workflows: /v1/flows, /flows page)
+import twinengine.capability.router.api  # noqa: E402,F401  (router: /v1/router/costs, /costs page)
+import twinengine.capability.tagging.api  # noqa: E402,F401  (tagging: /v1/tagging/apply, demo step)

@@ -211,6 +211,12 @@ def demo(
 
 # Engines' command groups: one line each (each module defines `app = typer.Typer(...)`).
 # --- engine commands ---
+from twinengine.cli import router as _router  # noqa: E402
+from twinengine.cli import tag as _tag  # noqa: E402
+
+app.add_typer(_tag.app, name="tag")
+app.add_typer(_router.app, name="router")
+app.command("costs")(_router.costs)
 from twinengine.cli import events as _events  # noqa: E402
 
 app.add_typer(_events.app, name="events")

@@ -1,0 +1,1 @@
+"""Auto-tagger: a local model tags what it is sure of; uncertain items escalate to an LLM."""

@@ -1,0 +1,272 @@
+"""The local tagging model: a kernel-ridge and kNN first level, a pooled LightGBM second level.
+
+Level 1 scores every (item, topic) pair two ways from the labelled examples: multi-output
+kernel ridge over TF-IDF word and character n-grams, sentence embeddings and structural cues,
+and similarity-weighted kNN over the embeddings. Level 2 is ONE gradient-boosted classifier
+shared by all topics that reads those scores next to the topic's keyword hints, regex cues,
+zero-shot similarity to its definition and its prior; sharing it across topics is what lets
+rare topics (a handful of examples) borrow strength from common ones. Saved as ``.npz``,
+``.json`` and LightGBM text; never pickled.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from twinengine.capability.tagging.features import (
+    Doc,
+    Tfidf,
+    item_features,
+    topic_features,
+    tuple_params,
+)
+from twinengine.errors import MissingDependency, ModelFitError, NotFound
+
+BLOCKS: dict[str, tuple[str, dict[str, Any], float]] = {
+    # name: (text field, vectoriser params, kernel weight)
+    "word_full": ("full", {"ngram_range": (1, 2), "max_features": 50000}, 1.0),
+    "char_head": (
+        "head", {"analyzer": "char_wb", "ngram_range": (2, 5), "max_features": 80000}, 1.0
+    ),
+    "word_head": ("head", {"ngram_range": (1, 2), "max_features": 30000}, 1.0),
+}
+EMB_WEIGHT = 1.0
+ITEM_WEIGHT = 1.0
+TOPIC_CUE_WEIGHT = 1.0
+RIDGE_LAMBDA = 1.0
+KNN_K = 15
+KNN_POWER = 4.0
+MAX_TOPICS = 8  # the guidelines' ceiling
+FORMAT = 1
+
+
+def _norm_rows(m: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(m, axis=1, keepdims=True)
+    return m / np.maximum(n, 1e-9)
+
+
+@dataclass
+class Inputs:
+    """Featurised docs."""
+
+    sparse: dict[str, sp.csr_matrix]
+    emb: np.ndarray
+    item: np.ndarray  # row-normalised structural cues
+    cues: np.ndarray  # (n, 4, topics)
+    raw_item: np.ndarray
+
+
+@dataclass
+class TaggerModel:
+    """A trained tagger for one taxonomy."""
+
+    topic_ids: list[str]
+    facets: list[str]
+    keywords: list[list[str]]
+    tfidf: dict[str, Tfidf] = field(default_factory=dict)
+    train: Inputs | None = None
+    y: np.ndarray | None = None
+    dual: np.ndarray | None = None
+    mu: np.ndarray | None = None
+    topic_emb: np.ndarray | None = None
+    booster: Any = None
+    threshold: float = 0.4
+    info: dict[str, Any] = field(default_factory=dict)
+
+    # --- features ----------------------------------------------------------------------------
+    def featurise(self, docs: list[Doc], emb: np.ndarray, *, fit: bool = False) -> Inputs:
+        """Turn docs (and their head embeddings) into model inputs."""
+        sparse = {}
+        for name, (fld, params, _) in BLOCKS.items():
+            texts = [getattr(d, fld) for d in docs]
+            if fit:
+                self.tfidf[name] = Tfidf(**params)
+                sparse[name] = self.tfidf[name].fit_transform(texts)
+            else:
+                sparse[name] = self.tfidf[name].transform(texts)
+        raw = item_features(docs)
+        cues = topic_features(docs, self.topic_ids, self.keywords)
+        flat_cues = cues.reshape(len(docs), -1)
+        item = _norm_rows(np.hstack([raw, flat_cues * TOPIC_CUE_WEIGHT]))
+        return Inputs(sparse=sparse, emb=emb.astype(np.float32), item=item, cues=cues, raw_item=raw)
+
+    @staticmethod
+    def kernel(a: Inputs, b: Inputs, rows: Any = None, cols: Any = None) -> np.ndarray:
+        """Linear kernel between two featurised sets (optionally row/column subsets)."""
+        def pick(m: Any, idx: Any) -> Any:
+            return m if idx is None else m[idx]
+
+        k = EMB_WEIGHT * (pick(a.emb, rows) @ pick(b.emb, cols).T)
+        k += ITEM_WEIGHT * (pick(a.item, rows) @ pick(b.item, cols).T)
+        for name, (_, _, w) in BLOCKS.items():
+            k += w * (pick(a.sparse[name], rows) @ pick(b.sparse[name], cols).T).toarray()
+        return np.asarray(k, dtype=np.float64)
+
+    # --- level 1 ---------------------------------------------------------------------------
+    @staticmethod
+    def _ridge(k_train: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mu = y.mean(0)
+        dual = np.linalg.solve(k_train + RIDGE_LAMBDA * np.eye(len(k_train)), y - mu)
+        return dual, mu
+
+    @staticmethod
+    def _knn(sim: np.ndarray, y: np.ndarray) -> np.ndarray:
+        k = min(KNN_K, sim.shape[1])
+        idx = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        w = np.maximum(np.take_along_axis(sim, idx, 1), 0) ** KNN_POWER
+        return np.einsum("nk,nkt->nt", w, y[idx]) / (w.sum(1, keepdims=True) + 1e-9)
+
+    def _pairs(self, x: Inputs, rows: np.ndarray, ridge: np.ndarray, knn: np.ndarray,
+               mu: np.ndarray) -> np.ndarray:
+        """Level-2 rows, one per (item, topic): shape (n * topics, features)."""
+        n, t = ridge.shape
+        assert self.topic_emb is not None
+        zs = x.emb[rows] @ self.topic_emb.T
+        rank = np.argsort(np.argsort(-ridge, 1), 1)
+        facet_ix = np.array([sorted(set(self.facets)).index(f) for f in self.facets])
+        cues = x.cues[rows]
+        raw = x.raw_item[rows]
+        item_cols = [raw[:, 0], raw[:, 3], raw[:, 4:7].max(1), cues[:, 0].sum(1)]
+        feats = [ridge, knn, cues[:, 0], cues[:, 1], cues[:, 2], cues[:, 3], zs,
+                 np.tile(np.log(mu + 1e-3), (n, 1)), rank, np.tile(facet_ix, (n, 1)),
+                 ridge - ridge.max(1, keepdims=True), np.tile(np.arange(t), (n, 1)),
+                 *[np.tile(c[:, None], (1, t)) for c in item_cols]]
+        return np.stack(feats, -1).reshape(n * t, -1).astype(np.float32)
+
+    CATEGORICAL = [9, 11]  # facet index, topic index
+
+    # --- training ------------------------------------------------------------------------------
+    def fit(self, docs: list[Doc], emb: np.ndarray, y: np.ndarray, *, folds: int = 5,
+            seed: int = 0) -> TaggerModel:
+        """Train both levels on labelled docs (``y``: n x topics, 0/1)."""
+        try:
+            import lightgbm as lgb
+        except ImportError as exc:
+            raise MissingDependency("lightgbm", "tagging") from exc
+        if len(docs) < 2 * folds:
+            raise ModelFitError(f"need at least {2 * folds} labelled items, got {len(docs)}")
+        if not y.any():
+            raise ModelFitError("the labels name no topic of this taxonomy")
+        x = self.featurise(docs, emb, fit=True)
+        k = self.kernel(x, x)
+        yf = y.astype(np.float64)
+        # Level-2 rows come from out-of-fold level-1 scores, as at prediction time.
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(docs))
+        ridge = np.zeros_like(yf)
+        knn = np.zeros_like(yf)
+        mus = np.zeros_like(yf)
+        for f in range(folds):
+            te = order[f::folds]
+            tr = np.setdiff1d(order, te)
+            dual, mu = self._ridge(k[np.ix_(tr, tr)], yf[tr])
+            ridge[te] = k[np.ix_(te, tr)] @ dual + mu
+            knn[te] = self._knn(x.emb[te] @ x.emb[tr].T, yf[tr])
+            mus[te] = mu
+        all_rows = np.arange(len(docs))
+        pairs = np.concatenate(
+            [self._pairs(x, all_rows[i : i + 1], ridge[i : i + 1], knn[i : i + 1], mus[i])
+             for i in range(len(docs))]
+        )
+        self.booster = lgb.train(
+            {"objective": "binary", "learning_rate": 0.05, "num_leaves": 15,
+             "min_data_in_leaf": 20, "bagging_fraction": 0.8, "bagging_freq": 1,
+             "feature_fraction": 0.8, "verbose": -1, "num_threads": 2, "seed": seed},
+            lgb.Dataset(pairs, label=y.reshape(-1), categorical_feature=self.CATEGORICAL),
+            num_boost_round=300,
+        )
+        self.dual, self.mu = self._ridge(k, yf)
+        self.train, self.y = x, yf
+        return self
+
+    # --- prediction ----------------------------------------------------------------------------
+    def predict_proba(self, docs: list[Doc], emb: np.ndarray) -> np.ndarray:
+        """P(topic | item) for each doc: (n, topics)."""
+        if self.train is None or self.booster is None or self.y is None:
+            raise NotFound("the tagger is not trained")
+        if not docs:
+            return np.zeros((0, len(self.topic_ids)))
+        x = self.featurise(docs, emb)
+        out = np.zeros((len(docs), len(self.topic_ids)))
+        for start in range(0, len(docs), 1000):  # bounded memory on the whole catalog
+            rows = np.arange(start, min(start + 1000, len(docs)))
+            sub = Inputs({k: v[rows] for k, v in x.sparse.items()}, x.emb[rows], x.item[rows],
+                         x.cues[rows], x.raw_item[rows])
+            ridge = self.kernel(sub, self.train) @ self.dual + self.mu
+            knn = self._knn(sub.emb @ self.train.emb.T, self.y)
+            pairs = self._pairs(sub, np.arange(len(rows)), ridge, knn, self.mu)
+            out[rows] = self.booster.predict(pairs).reshape(len(rows), -1)
+        return out
+
+    def decide(self, proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
+        """0/1 tags: above the threshold, at most ``MAX_TOPICS``, at least one."""
+        th = self.threshold if threshold is None else threshold
+        d = proba >= th
+        order = np.argsort(-proba, 1)
+        for n in range(len(proba)):
+            if d[n].sum() > MAX_TOPICS:
+                d[n] = False
+                d[n, order[n, :MAX_TOPICS]] = True
+            if not d[n].any() and proba.shape[1]:
+                d[n, order[n, 0]] = True
+        return d
+
+    # --- persistence ---------------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        """Write ``model.npz``, ``model.json`` and ``meta.txt`` (LightGBM text) to ``folder``."""
+        if self.train is None or self.booster is None:
+            raise NotFound("nothing to save: the tagger is not trained")
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {
+            "y": self.y, "dual": self.dual, "mu": self.mu, "topic_emb": self.topic_emb,
+            "emb": self.train.emb, "item": self.train.item, "cues": self.train.cues,
+            "raw_item": self.train.raw_item,
+        }
+        for name, m in self.train.sparse.items():
+            arrays[f"{name}_data"], arrays[f"{name}_indices"] = m.data, m.indices
+            arrays[f"{name}_indptr"] = m.indptr
+            arrays[f"{name}_shape"] = np.array(m.shape)
+            arrays.update(self.tfidf[name].state(name))
+        tmp = folder / "model.tmp.npz"
+        np.savez_compressed(tmp, **arrays)
+        (folder / "meta.tmp.txt").write_text(self.booster.model_to_string())
+        meta = {"format": FORMAT, "topic_ids": self.topic_ids, "facets": self.facets,
+                "keywords": self.keywords, "threshold": self.threshold, "info": self.info,
+                "blocks": {k: v[1] for k, v in BLOCKS.items()}}
+        (folder / "model.tmp.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1))
+        # Renames last, so a reader never sees half a model.
+        tmp.replace(folder / "model.npz")
+        (folder / "meta.tmp.txt").replace(folder / "meta.txt")
+        (folder / "model.tmp.json").replace(folder / "model.json")
+
+    @classmethod
+    def load(cls, folder: Path) -> TaggerModel:
+        """Read a model written by ``save``."""
+        if not (folder / "model.json").exists():
+            raise NotFound(f"no trained tagger in {folder}: run `twinengine tag train LABELS`")
+        import lightgbm as lgb
+
+        meta = json.loads((folder / "model.json").read_text())
+        model = cls(topic_ids=meta["topic_ids"], facets=meta["facets"],
+                    keywords=meta["keywords"], threshold=meta["threshold"], info=meta["info"])
+        with np.load(folder / "model.npz", allow_pickle=False) as z:
+            sparse = {}
+            for name in BLOCKS:
+                sparse[name] = sp.csr_matrix(
+                    (z[f"{name}_data"], z[f"{name}_indices"], z[f"{name}_indptr"]),
+                    shape=tuple(z[f"{name}_shape"]),
+                )
+                model.tfidf[name] = Tfidf.from_state(
+                    tuple_params(meta["blocks"][name]), z, name
+                )
+            model.train = Inputs(sparse, z["emb"], z["item"], z["cues"], z["raw_item"])
+            model.y, model.dual, model.mu = z["y"], z["dual"], z["mu"]
+            model.topic_emb = z["topic_emb"]
+        model.booster = lgb.Booster(model_str=(folder / "meta.txt").read_text())
+        return model
