@@ -89,14 +89,14 @@ def _ingest_bodies(n_batches: int, size: int) -> list[bytes]:
     return bodies
 
 
-def bench_ingest(n_batches: int, size: int, clients: int = 2) -> dict[str, Any]:
+def bench_ingest(n_batches: int, size: int, clients: int = 2, workers: int = 1) -> dict[str, Any]:
     """Events/s through POST /v1/events on a fresh SQLite server."""
     import httpx
 
     bodies = _ingest_bodies(n_batches, size)
     home = Path(tempfile.mkdtemp(prefix="te-ingest-"))
     try:
-        with running_server(home) as srv:
+        with running_server(home, workers=workers) as srv:
             cpu0 = srv.cpu_seconds()
             queue = list(bodies)
             lock = threading.Lock()
@@ -130,6 +130,7 @@ def bench_ingest(n_batches: int, size: int, clients: int = 2) -> dict[str, Any]:
         "events": n,
         "batch_size": size,
         "clients": clients,
+        "server_workers": workers,
         "wall_s": round(wall, 3),
         "events_per_s": round(n / wall),
         "server_cpu_us_per_event": round(cpu / n * 1e6, 2),
@@ -348,11 +349,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "ingest" not in args.skip:
         print("ingest ...", flush=True)
-        ing = bench_ingest(8 if q else 40, 5000)
-        result["ingest"] = ing
-        result["ingest_events_per_s"] = ing["events_per_s"]
-        print(f"  {ing['events_per_s']:,} events/s wall, {ing['events_per_cpu_s']:,} events per "
-              f"server CPU second", flush=True)  # fmt: skip
+        runs = [bench_ingest(8 if q else 40, 5000, workers=w) for w in (1, 2)]
+        for ing in runs:
+            cpu_rate = ing["events_per_cpu_s"]
+            print(f"  {ing['server_workers']} worker(s): {ing['events_per_s']:,} events/s wall, "
+                  f"{cpu_rate:,} events per server CPU second", flush=True)  # fmt: skip
+        best = max(runs, key=lambda r: r["events_per_s"])
+        result["ingest"] = {"runs": runs}
+        result["ingest_events_per_s"] = best["events_per_s"]
     home = Path(tempfile.mkdtemp(prefix="te-recs-"))
     try:
         if "sim" not in args.skip:

@@ -31,9 +31,15 @@ class Server:
     url: str
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time the server process has used so far (Linux)."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User plus system CPU time of the server and its worker processes so far (Linux)."""
+        total = 0.0
+        for pid in [self.proc.pid, *_children(self.proc.pid)]:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def kill9(self) -> None:
         """SIGKILL: no shutdown hooks, no flushing; what was committed is all that survives."""
@@ -41,9 +47,18 @@ class Server:
         self.proc.wait(timeout=30)
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    kids = [int(p) for p in text.split()]
+    return kids + [g for k in kids for g in _children(k)]
+
+
 @contextmanager
 def running_server(
-    home: Path, *, database_url: str = "", start_timeout: float = 120.0
+    home: Path, *, database_url: str = "", start_timeout: float = 120.0, workers: int = 1
 ) -> Iterator[Server]:
     """Start ``twinengine serve`` with its own home (and database) and wait until it answers."""
     port = free_port()
@@ -52,7 +67,7 @@ def running_server(
         env["TWINENGINE_DATABASE_URL"] = database_url
     exe = Path(sys.executable).parent / "twinengine"
     proc = subprocess.Popen(
-        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
