@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from bench.sim.world import SimUser
 from twinengine.context import AppContext
 from twinengine.discovery.candidates.schemas import Candidate
+from twinengine.discovery.candidates.service import RecFilter
 
 
 @dataclass
@@ -28,6 +29,7 @@ class SlateRequest:
     now: dt.datetime
     request_id: str
     item_id: str | None = None  # related: the item the user is looking at
+    exclude: tuple[str, ...] = ()  # shown earlier in this session: the next page moves on
 
 
 @dataclass
@@ -82,6 +84,7 @@ def service_candidates(ctx: AppContext, req: SlateRequest) -> list[Candidate]:
         item_id=req.item_id,
         k=max(100, 5 * req.k),
         now=req.now,
+        flt=RecFilter(exclude=req.exclude),
     )
 
 
@@ -98,6 +101,7 @@ def source_candidates(source: str) -> CandidateSource:
             item_id=req.item_id,
             k=max(100, 5 * req.k),
             now=req.now,
+            flt=RecFilter(exclude=req.exclude),
         )
 
     return _gen
@@ -178,6 +182,8 @@ class Http:
     def slate(self, req: SlateRequest) -> Served:
         """GET the surface's endpoint; the server's request id and experiments are logged."""
         params: dict[str, Any] = {"user": req.user.key, "k": req.k, "details": "false"}
+        if req.exclude:
+            params["exclude"] = list(req.exclude)[-200:]
         if req.surface == "related" and req.item_id:
             path = f"/v1/items/{req.item_id}/related"
         elif req.surface == "trending":

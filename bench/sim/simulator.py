@@ -287,6 +287,7 @@ class Simulator:
         now = start
         slates: list[SlateLog] = []
         queue: list[tuple[str, str | None]] = [("feed", None)]
+        shown: list[str] = []  # the next page of a session shows new items (infinite scroll)
         copies = 0
         while queue and len(slates) < c.max_slates_per_session:
             surface, item_id = queue.pop(0)
@@ -297,9 +298,11 @@ class Simulator:
                 now=now,
                 request_id=self._id(),
                 item_id=item_id,
+                exclude=tuple(shown),
             )
             log, now, clicked_items = self._browse(driver, req)
             slates.append(log)
+            shown.extend(log.items)
             copies += len(log.copied)
             if clicked_items and self.rng.random() < c.related_prob:
                 queue.insert(0, ("related", clicked_items[0]))
