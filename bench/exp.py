@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -358,7 +359,7 @@ def analyse(args: argparse.Namespace, runs: dict[str, pd.DataFrame], t0: float) 
     il = runs["il"].reset_index()
     m = min(len(ra), len(il))
     reps = args.tests // 2
-    grid = [int(m * f) for f in (0.1, 0.25, 0.5, 1.0)]
+    grid = [int(m * f) for f in (0.03, 0.1, 0.25, 0.5, 1.0)]
     ab_curve, il_curve, ab_z, il_z, disagree = [], [], [], [], 0
     for n in grid:
         res = [_replicate(ra, rb, "ctr", seed=s, n=n, cuped=False) for s in range(reps)]
@@ -371,15 +372,16 @@ def analyse(args: argparse.Namespace, runs: dict[str, pd.DataFrame], t0: float) 
         il_curve.append(sum(r.preferred == "b" for r in ils) / reps)
         disagree += sum(r.preferred == "a" for r in ils)
         ab_z.append([_z(r) for r in res])
-        il_z.append([(r.wins_b - r.wins_a) / math.sqrt(max(1, r.wins_a + r.wins_b))
-                     for r in ils])  # fmt: skip
+        # z of the paired t-test (the product's interleaving test), signed by the winner.
+        il_z.append([math.copysign(float(norm.isf(r.p_value / 2)), r.mean_diff) for r in ils])
         print(f"B vs A at {n} users: A/B power {ab_curve[-1]:.1%}, "
               f"interleaving power {il_curve[-1]:.1%}", flush=True)
-    # Both n80 by the same rule (z grows as sqrt n), each from the grid point where its power
-    # is informative (not already ~100%): the ratio compares like with like.
+    # Both n80 by the same rule (z grows as sqrt n), each from its first grid point with power
+    # >= 50% (informative, not saturated), then checked by simulating that many users.
     pick_ab = next((i for i, p in enumerate(ab_curve) if p >= 0.5), len(grid) - 1)
+    pick_il = next((i for i, p in enumerate(il_curve) if p >= 0.5), len(grid) - 1)
     n_ab = _n80(grid[pick_ab], ab_z[pick_ab])
-    n_il = _n80(grid[0], il_z[0])
+    n_il = _n80(grid[pick_il], il_z[pick_il])
     check = []
     if 0 < n_il <= len(il):
         for s in range(reps):

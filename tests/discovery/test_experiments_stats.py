@@ -122,9 +122,14 @@ def test_labels_round_trip() -> None:
 def test_preference_sign_test() -> None:
     strong = preference_test([0] * 60 + [1] * 20, [1] * 60 + [0] * 20, signal="clicks")
     assert strong.wins_b == 60 and strong.wins_a == 20 and strong.preferred == "b"
-    assert strong.p_value < 0.001 and strong.delta == pytest.approx(0.5)
+    assert strong.p_value < 0.001 and strong.p_sign < 0.001 and strong.delta == pytest.approx(0.5)
+    assert strong.mean_diff == pytest.approx(0.5)
     even = preference_test([1, 0, 1, 0, 2], [0, 1, 0, 1, 2], signal="clicks")
     assert even.preferred is None and even.ties == 1 and even.p_value == 1.0
+    assert even.p_sign == 1.0
+    # Magnitudes count for the t-test: few users, each strongly for b.
+    few = preference_test([0, 0, 0, 0, 0, 1], [5, 6, 4, 5, 7, 0], signal="clicks")
+    assert few.preferred == "b" and few.p_value < few.p_sign
 
 
 # --- multiple testing -------------------------------------------------------------------------

@@ -186,7 +186,7 @@ def _print_report(rep: Report) -> None:
     for t in rep.interleaving or []:
         console.print(f"interleaving by {t['signal']}: {t['users']:,} users, prefer a "
                       f"{t['wins_a']}, prefer b {t['wins_b']}, ties {t['ties']}, "
-                      f"p={t['p_value']:.3g}")
+                      f"t-test p={t['p_value']:.3g}, sign test p={t['p_sign']:.3g}")
     d = rep.decision
     console.print(f"decision: [bold]{d.action}[/]{' ' + d.variant if d.variant else ''}: "
                   f"{d.reason}", highlight=False)

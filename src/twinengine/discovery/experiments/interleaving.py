@@ -14,7 +14,8 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
-from scipy.stats import binomtest
+import numpy as np
+from scipy.stats import binomtest, ttest_1samp
 
 from twinengine.discovery.experiments.assignment import fnv1a32
 
@@ -81,7 +82,7 @@ def team_at(label: str | None, position: int | None) -> str | None:
 
 @dataclass
 class PreferenceResult:
-    """Per-user preference counts and a two-sided sign test (ties left out)."""
+    """Per-user preference: counts, a paired t-test on the credit difference, a sign test."""
 
     signal: str
     users: int
@@ -89,7 +90,9 @@ class PreferenceResult:
     wins_b: int
     ties: int
     delta: float  # (wins_b - wins_a) / users: > 0 means ranker b is preferred
-    p_value: float
+    mean_diff: float  # mean over users of credit_b - credit_a
+    p_value: float  # paired t-test of credit_b - credit_a against 0 (uses the magnitudes)
+    p_sign: float  # sign test over users who prefer one side (robust, less powerful)
     preferred: str | None  # "a", "b", or None when not significant
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,21 +103,21 @@ class PreferenceResult:
 def preference_test(
     credit_a: Sequence[float], credit_b: Sequence[float], *, signal: str, alpha: float = 0.05
 ) -> PreferenceResult:
-    """Sign test over units (users): does each user's credit favour a or b more often?
-
-    Aggregating by user, not by request, keeps units independent: one heavy user's many
-    slates count once.
-    """
+    """Does users' credit favour ranker a or b? Units are users, not requests, so one heavy
+    user's many slates count once; under "no difference" the coin makes each user's
+    b - a credit symmetric around 0, which both tests check."""
     if len(credit_a) != len(credit_b):
         raise ValueError("credit_a and credit_b must have the same length")
-    wins_a = sum(1 for a, b in zip(credit_a, credit_b, strict=True) if a > b)
-    wins_b = sum(1 for a, b in zip(credit_a, credit_b, strict=True) if b > a)
-    users = len(credit_a)
+    diff = np.asarray(credit_b, float) - np.asarray(credit_a, float)
+    users = len(diff)
+    wins_b, wins_a = int((diff > 0).sum()), int((diff < 0).sum())
     ties = users - wins_a - wins_b
     decided = wins_a + wins_b
-    p = float(binomtest(wins_b, decided, 0.5).pvalue) if decided else 1.0
-    preferred = None
-    if p < alpha:
-        preferred = TEAM_B if wins_b > wins_a else TEAM_A
+    p_sign = float(binomtest(wins_b, decided, 0.5).pvalue) if decided else 1.0
+    p = 1.0
+    if users > 1 and diff.std() > 0:
+        p = float(ttest_1samp(diff, 0.0).pvalue)
+    mean = float(diff.mean()) if users else 0.0
+    preferred = (TEAM_B if mean > 0 else TEAM_A) if p < alpha else None
     delta = (wins_b - wins_a) / users if users else 0.0
-    return PreferenceResult(signal, users, wins_a, wins_b, ties, delta, p, preferred)
+    return PreferenceResult(signal, users, wins_a, wins_b, ties, delta, mean, p, p_sign, preferred)

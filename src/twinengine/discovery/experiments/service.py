@@ -353,11 +353,13 @@ def _interleaving_report(
     elif clicks["preferred"] == TEAM_B:
         decision = Decision(action="ship", variant=b, reason=f"users prefer {b}'s ranking: "
                             f"{clicks['wins_b']} vs {clicks['wins_a']} users by clicks "
-                            f"(sign test p={clicks['p_value']:.3g})")
+                            f"(paired t-test p={clicks['p_value']:.3g}, sign test "
+                            f"p={clicks['p_sign']:.3g})")
     elif clicks["preferred"] == TEAM_A:
         decision = Decision(action="roll back", variant=a, reason=f"users prefer {a}'s ranking: "
                             f"{clicks['wins_a']} vs {clicks['wins_b']} users by clicks "
-                            f"(sign test p={clicks['p_value']:.3g})")
+                            f"(paired t-test p={clicks['p_value']:.3g}, sign test "
+                            f"p={clicks['p_sign']:.3g})")
     else:
         decision = Decision(action="keep running", reason=f"no significant preference yet "
                             f"({clicks['wins_b']} for {b}, {clicks['wins_a']} for {a}, "
