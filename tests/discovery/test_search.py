@@ -184,3 +184,23 @@ def test_index_status(sctx: AppContext, tmp_path: Path) -> None:
     status = service.index_status(sctx)
     assert status.built and status.items == status.catalog_items == 300
     assert Path(status.path, "CURRENT").exists()
+
+
+def test_cli_index_status_and_search(sctx: AppContext) -> None:
+    from typer.testing import CliRunner
+
+    from twinengine.cli.main import app
+
+    env = {
+        "TWINENGINE_HOME": str(sctx.settings.home),
+        "TWINENGINE_DATABASE_URL": sctx.settings.effective_database_url,
+    }
+    runner = CliRunner()
+    status = runner.invoke(app, ["index", "status", "--json"], env=env)
+    assert status.exit_code == 0, status.output
+    assert '"items": 300' in status.output
+    found = runner.invoke(app, ["search", "孙悟空", "--k", "2", "--json"], env=env)
+    assert found.exit_code == 0, found.output
+    assert "nbp-xa82fc73d35" in found.output
+    bad = runner.invoke(app, ["search", "x", "--mode", "fuzzy"], env=env)
+    assert bad.exit_code == 2 and "mode must be one of" in bad.output

@@ -52,6 +52,15 @@ class DenseIndex:
         with _one_blas_thread():
             return self.matrix @ query.astype(np.float32, copy=False)
 
+    def save(self, folder: Path) -> None:
+        """Write the matrix as ``.npy``."""
+        np.save(folder / "dense.npy", self.matrix)
+
+    @classmethod
+    def load(cls, folder: Path) -> DenseIndex:
+        """Inverse of ``save`` (memory-mapped read, then copied so the file can be replaced)."""
+        return cls(np.array(np.load(folder / "dense.npy", mmap_mode="r", allow_pickle=False)))
+
 
 @lru_cache(maxsize=1)
 def _blas() -> Any:
@@ -68,12 +77,3 @@ def _one_blas_thread() -> Any:
     lasts, so a concurrent BLAS call elsewhere may briefly run single-threaded.)"""
     ctl = _blas()
     return ctl.limit(limits=1) if ctl is not None else contextlib.nullcontext()
-
-    def save(self, folder: Path) -> None:
-        """Write the matrix as ``.npy``."""
-        np.save(folder / "dense.npy", self.matrix)
-
-    @classmethod
-    def load(cls, folder: Path) -> DenseIndex:
-        """Inverse of ``save`` (memory-mapped read, then copied so the file can be replaced)."""
-        return cls(np.array(np.load(folder / "dense.npy", mmap_mode="r", allow_pickle=False)))
