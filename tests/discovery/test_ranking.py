@@ -144,7 +144,10 @@ def test_train_writes_versioned_artifacts_and_beats_baselines(logged: AppContext
     m = info["metrics"]
     assert m["ndcg10_lambdamart"] > m["ndcg10_popularity"]
     assert m["ndcg10_lambdamart"] > m["ndcg10_untrained"]["generator"]  # random scores
-    assert info["propensity"]["method"] == "intervention_harvesting"
+    # Too few explored clicks here for harvesting alone: the contextual click model steps in.
+    curve = info["propensity"]["values"]
+    assert info["propensity"]["method"] == "contextual_pbm"
+    assert curve[0] == 1.0 and curve[1] < 0.8 and curve[9] < curve[1], curve
     assert set(info["active_for"]) >= {"feed", "search"}
     assert service.list_models(logged)[0]["version"] == info["version"]
 
@@ -221,12 +224,13 @@ def test_rerank_200_candidates_is_fast(logged: AppContext) -> None:
         service.rerank(ctx, surface="feed", user_key="u3", candidates=cands, k=20)
     took = []
     for _ in range(200):
-        t = time.perf_counter()
+        t = time.thread_time()
         service.rerank(ctx, surface="feed", user_key="u3", candidates=cands, k=20)
-        took.append(time.perf_counter() - t)
+        took.append(time.thread_time() - t)
+    # CPU time of the calling thread: wall time on a shared, overloaded test machine measures
+    # the queue for a core, not the code (bench/rank.py reports both).
     p99_ms = float(np.percentile(took, 99)) * 1000
-    # The target is 5 ms; the shared 2-core test machine gets slack (bench/rank.py measures).
-    assert p99_ms < 25.0, p99_ms
+    assert p99_ms < 10.0, p99_ms
 
 
 def test_features_refresh_picks_up_new_events(logged: AppContext) -> None:

@@ -52,7 +52,7 @@ def train(
         since=_date(since),
         until=_date(until),
         blend=BlendWeights.preset(blend),
-        params=TrainParams(rounds=rounds, rank_rounds=min(rounds, 150)),
+        params=TrainParams(rounds=rounds, rank_rounds=min(rounds, 100)),
         holdout=holdout,
         activate=activate,
     )
