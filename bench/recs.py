@@ -381,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {k:10s} {v}", flush=True)
             if "http" not in args.skip:
                 print("HTTP latency ...", flush=True)
-                http = bench_http(home / "feed", rps=100, seconds=5 if q else 15)
+                http = bench_http(home / "feed", rps=100, seconds=5 if q else 10)
                 result["http"] = http
                 result["http_p99_ms"] = http["p99_ms"]
                 for s in ("feed", "related", "trending"):
