@@ -6,7 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from bench.sim import InProcess, SimConfig, Simulator
+from bench.sim import InProcess, SimConfig, Simulator, source_candidates
 
 from twinengine.discovery.candidates import service
 
@@ -29,7 +29,9 @@ def test_feed_beats_popular_and_cold_start_is_sane(sample_catalog) -> None:
     ctx = sample_catalog
     cfg = SimConfig(seed=11, n_users=80, new_users_per_day=2, days=6, start=START, run_id="w")
     sim = Simulator(ctx, cfg)
-    sim.run(InProcess(ctx, policy=_explore(sim, 0.3)))
+    # A fixed logging policy (popular, half the slots random), so the data does not depend on
+    # the feed being tested.
+    sim.run(InProcess(ctx, candidates=source_candidates("popular"), policy=_explore(sim, 0.5)))
     service.refresh(ctx, now=START + dt.timedelta(days=cfg.days))
     warm = [u for u in sim.users if u.key in service.state(ctx).histories]
     assert len(warm) > 30
@@ -43,7 +45,7 @@ def test_feed_beats_popular_and_cold_start_is_sane(sample_catalog) -> None:
 
     feed, popular = ndcg("feed", warm), ndcg("popular", warm)
     print(f"true NDCG@10 of {len(warm)} users with history: feed {feed:.4f} popular {popular:.4f}")
-    assert feed > popular * 1.05, (feed, popular)
+    assert feed > popular * 1.15, (feed, popular)
     # Brand-new users: the cold-start feed (no history) beats a random slate by a margin.
     new = [sim.add_user(joined_day=cfg.days) for _ in range(30)]
     assert all(service.blend_for(ctx, "feed", u.key)[0] == "cold_start" for u in new)
