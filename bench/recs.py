@@ -6,10 +6,10 @@ Writes bench/results/recs.json. Parts:
 
 1. ingest: simulator-like event batches POSTed to a real ``twinengine serve`` (SQLite, fsync
    on), wall-clock events/s and the server's CPU time per event;
-2. simulator: the bundled catalog, users with latent topic tastes; a warm-up under the product
-   feed with 30 % random exploration, then two arms replayed from the same state: the
-   personalised feed and the popular baseline (true NDCG@10 and CTR), plus the cold-start feed
-   of users who joined during the arms;
+2. simulator: the bundled catalog, users with latent topic tastes; a warm-up under a fixed
+   logging policy (popular, half the slots random), then two arms replayed from the same
+   state: the personalised feed and the popular baseline (true NDCG@10 and CTR), plus the
+   cold-start feed of users who joined during the arms;
 3. offline: time split of the simulator's log; Recall/NDCG@10, coverage, novelty per generator;
    EASE against ALS;
 4. HTTP: feed, related, trending at a paced 100 requests/s against the server over the
@@ -164,7 +164,11 @@ def bench_sim(home: Path, *, users: int, warm_days: int, eval_days: int) -> dict
                     start=START, run_id="warm")  # fmt: skip
     sim = Simulator(ctx, cfg)
     t0 = time.perf_counter()
-    warm = sim.run(InProcess(ctx, policy=_explore(sim, 0.3, 1)))
+    # A fixed logging policy (popular, half the slots random) so the data the arms start from
+    # does not depend on the feed under test.
+    warm = sim.run(
+        InProcess(ctx, candidates=source_candidates("popular"), policy=_explore(sim, 0.5, 1))
+    )
     warm_s = time.perf_counter() - t0
     ctx.close()
     arms: dict[str, Any] = {}
