@@ -121,15 +121,15 @@ def fit_als(
         from implicit.cpu.als import AlternatingLeastSquares
     except ImportError as exc:
         raise MissingDependency("implicit", "recs") from exc
-    model = AlternatingLeastSquares(
-        factors=factors,
-        regularization=regularization,
-        iterations=iterations,
-        alpha=alpha,
-        random_state=seed,
-        num_threads=1,
-    )
-    with _one_blas_thread():
+    with _one_blas_thread():  # implicit checks the BLAS pool when the model is built
+        model = AlternatingLeastSquares(
+            factors=factors,
+            regularization=regularization,
+            iterations=iterations,
+            alpha=alpha,
+            random_state=seed,
+            num_threads=1,
+        )
         model.fit(sp.csr_matrix(X, dtype=np.float32), show_progress=False)
     uf, itf = np.asarray(model.user_factors), np.asarray(model.item_factors)
     if not (np.isfinite(uf).all() and np.isfinite(itf).all()):
