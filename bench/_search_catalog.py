@@ -136,11 +136,13 @@ def catalog_latency(*, http: bool = True, seconds: float = 30.0, rps: float = 20
     return out
 
 
-def _http(home: Path, queries: list[str], *, seconds: float, rps: float) -> dict:
+def _http(
+    home: Path, queries: list[str], *, seconds: float, rps: float, database_url: str = ""
+) -> dict:
     import httpx
 
     port = _free_port()
-    env = {**os.environ, "TWINENGINE_HOME": str(home), "TWINENGINE_DATABASE_URL": ""}
+    env = {**os.environ, "TWINENGINE_HOME": str(home), "TWINENGINE_DATABASE_URL": database_url}
     server = subprocess.Popen(
         [
             sys.executable,

@@ -1,9 +1,8 @@
 """Fusing lexical and dense rankings: reciprocal rank fusion or normalised score blending.
 
 Both are pure functions over candidate rows and their scores; ``Fusion.parse`` reads the
-``"rrf:K"`` / ``"blend:W"`` form used by settings and the benchmark. The default below was
-picked on SciFact's *train* queries only (``bench/search.py --tune``); the test split is
-never looked at while choosing it.
+``"rrf:K"`` / ``"blend:W"`` form used by settings and the benchmark. The benchmark picks the
+fusion on SciFact's *train* queries only and applies it once to test.
 """
 
 from __future__ import annotations
@@ -14,7 +13,9 @@ import numpy as np
 
 from twinengine.errors import InvalidInput
 
-# Tuned on SciFact train (bench/search.py --tune); see bench/results/search.json "fusion_tuning".
+# NOT YET TUNED: a prior. bench/search.py grid-searches rrf:K / blend:W on SciFact *train* and
+# records the winner as "fusion" in bench/results/search.json; copy it here once that run has
+# finished (it had not, on the shared 2-core machine, when this was written).
 DEFAULT_FUSION = "blend:0.3"
 
 
