@@ -55,7 +55,12 @@ def quality_report(ctx: AppContext, run: Run) -> dict[str, Any]:
     dub, _ = read_wav(run.path("dub.wav"))
     duration = run.marker("probe")["duration"]  # type: ignore[index]
     lines = [(r["start"], r["end"], r["target"]) for r in rows]
-    drift = timing.measure_drift(dub, lines, max_borrow=ctx.settings.dub_max_borrow_s)
+    drift = timing.measure_drift(
+        dub,
+        lines,
+        max_borrow=ctx.settings.dub_max_borrow_s,
+        placed=run.load("timing.json")["placed"],
+    )
     finite = [d["drift_ms"] for d in drift if not math.isnan(d["drift_ms"])]
     report: dict[str, Any] = {
         "duration_s": round(duration, 3),
@@ -63,6 +68,9 @@ def quality_report(ctx: AppContext, run: Run) -> dict[str, Any]:
         "max_drift_ms": max(finite, default=None),
         "mean_drift_ms": round(float(np.mean(finite)), 1) if finite else None,
         "lines_not_found": len(drift) - len(finite),
+        "max_overrun_ms": max(
+            (d["overrun_ms"] for d in drift if not math.isnan(d["overrun_ms"])), default=None
+        ),
         "drift": drift,
     }
     sim, sim_raw = _speaker_sims(ctx, run, rows, dub)

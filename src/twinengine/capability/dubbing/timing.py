@@ -130,6 +130,7 @@ def measure_drift(
     *,
     max_borrow: float,
     floor_db: float = -35.0,
+    placed: list[dict[str, float]] | None = None,
 ) -> list[dict[str, float]]:
     """Per line, found in ``track`` itself: onset offset from the source start, overrun past
     the source end, and drift = max(|onset offset|, overrun past the allowed borrowed silence),
@@ -143,8 +144,10 @@ def measure_drift(
     out = []
     for i, (a, b, _) in enumerate(lines):
         nxt = lines[i + 1][0] if i + 1 < len(lines) else n / 100
-        # start looking after the previous line's allowed end (its borrowed silence is no drift)
-        lo = int(max(a - 0.5, limits[i - 1].limit if i else 0.0) * 100)
+        # Look for this line's onset only after the previous line's audio: where the mix put
+        # it when known (``placed``), else its allowed end; 30 ms guard for frame edges.
+        prev_end = (placed[i - 1]["end"] if placed else limits[i - 1].limit) if i else 0.0
+        lo = int(np.ceil(max(a - 0.5, prev_end + (0.03 if i else 0.0)) * 100))
         hi = int(nxt * 100)
         idx = np.nonzero(loud[lo:hi])[0]
         if idx.size == 0:

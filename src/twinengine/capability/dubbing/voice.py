@@ -299,7 +299,6 @@ class PraatMatcher(VoiceMatcher):
         reference: Path | None,
     ) -> np.ndarray:
         """PSOLA resynthesis with the mapped pitch and formants."""
-        from parselmouth.praat import call
 
         ratios = [
             s / t for s, t in zip(source.formants, synth.formants, strict=True) if s > 0 and t > 0
@@ -307,15 +306,26 @@ class PraatMatcher(VoiceMatcher):
         shift = float(np.clip(np.exp(np.mean(np.log(ratios))) if ratios else 1.0, 0.8, 1.25))
         spread_src = source.pitch_std / max(source.pitch_median, 1.0)
         spread_syn = synth.pitch_std / max(synth.pitch_median, 1.0)
-        range_factor = float(np.clip(spread_src / max(spread_syn, 1e-3), 0.5, 2.0))
+        # espeak-ng is nearly monotone, so a lively speaker may need a 3x wider F0 range
+        range_factor = float(np.clip(spread_src / max(spread_syn, 1e-3), 0.5, 3.0))
+        return self.convert(
+            audio, shift=shift, pitch_median=source.pitch_median, range_factor=range_factor
+        )
+
+    def convert(
+        self, audio: np.ndarray, *, shift: float, pitch_median: float, range_factor: float
+    ) -> np.ndarray:
+        """Praat "Change gender" with explicit parameters (same length out)."""
+        from parselmouth.praat import call
+
         if audio.size < SR // 20:
             return audio
         snd = self.pm.Sound(audio.astype(np.float64), sampling_frequency=SR)
-        out = call(snd, "Change gender", 60, 500, shift, source.pitch_median, range_factor, 1.0)
+        out = call(snd, "Change gender", 60, 500, shift, pitch_median, range_factor, 1.0)
         res = out.values.reshape(-1).astype(np.float32)
-        return (
-            res[: audio.size] if res.size >= audio.size else np.pad(res, (0, audio.size - res.size))
-        )
+        if res.size >= audio.size:
+            return res[: audio.size]
+        return np.pad(res, (0, audio.size - res.size))
 
 
 @MATCHERS.register("command")
