@@ -147,7 +147,7 @@ def test_train_writes_versioned_artifacts_and_beats_baselines(logged: AppContext
     # Too few explored clicks here for harvesting alone: the contextual click model steps in.
     curve = info["propensity"]["values"]
     assert info["propensity"]["method"] == "contextual_pbm"
-    assert curve[0] == 1.0 and curve[1] < 0.8 and curve[9] < curve[1], curve
+    assert curve[0] == 1.0 and np.mean(curve[5:]) < 0.6, curve  # true curve: 1/position
     assert set(info["active_for"]) >= {"feed", "search"}
     assert service.list_models(logged)[0]["version"] == info["version"]
 
