@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "ingest" not in args.skip:
         print("ingest ...", flush=True)
-        runs = [bench_ingest(8 if q else 40, 5000, workers=w) for w in (1, 2)]
+        runs = [bench_ingest(8 if q else 20, 5000, workers=1)]
         for ing in runs:
             cpu_rate = ing["events_per_cpu_s"]
             print(f"  {ing['server_workers']} worker(s): {ing['events_per_s']:,} events/s wall, "
