@@ -1,4 +1,8 @@
-"""The auto-tagger: training, persistence, the local model, and the LLM escalation cascade."""
+"""The auto-tagger: training, persistence, the local model, and the LLM escalation cascade.
+
+The tests that need a trained model share one (trained once per module, ~20 s on an idle
+core) and are marked slow.
+"""
 
 from __future__ import annotations
 
@@ -64,6 +68,7 @@ def _other_ids() -> list[str]:
     return [r["id"] for r in _rows() if r["id"] not in labelled]
 
 
+@pytest.mark.slow
 def test_model_files_are_plain_and_round_trip(trained_home: Path, ctx, tmp_path) -> None:
     folder = trained_home / "models" / "tagger"
     assert sorted(p.name for p in folder.iterdir()) == ["meta.txt", "model.json", "model.npz"]
@@ -79,6 +84,7 @@ def test_model_files_are_plain_and_round_trip(trained_home: Path, ctx, tmp_path)
     assert ((proba >= 0) & (proba <= 1)).all()
 
 
+@pytest.mark.slow
 def test_fits_the_training_labels(trained_home: Path, ctx, tmp_path) -> None:
     """On its own training prompts the model must be far better than chance."""
     labels = _ready(ctx, trained_home, tmp_path)
@@ -89,6 +95,7 @@ def test_fits_the_training_labels(trained_home: Path, ctx, tmp_path) -> None:
     assert report.escalated == 0 and report.cost_usd == 0
 
 
+@pytest.mark.slow
 def test_tag_items_local_respects_human_links(trained_home: Path, ctx, tmp_path) -> None:
     _ready(ctx, trained_home, tmp_path)
     human_id = _labels()[0]["id"]
@@ -122,6 +129,7 @@ def _llm_ctx(settings: Settings, server: LLMServer, **extra: Any) -> AppContext:
         "tagger_escalate_margin": 0.3, **extra}))
 
 
+@pytest.mark.slow
 def test_escalation_runs_against_local_llm(trained_home, settings, llm_server, tmp_path) -> None:
     llm_server.reply(_llm_answer)
     ctx = _llm_ctx(settings, llm_server)
@@ -132,7 +140,8 @@ def test_escalation_runs_against_local_llm(trained_home, settings, llm_server, t
         assert report.escalated >= 1 and llm_server.calls == report.escalated
         assert report.llm_links >= 1 and report.cost_usd > 0
         first = llm_server.requests[0]["messages"]
-        assert "Candidate topics" in first[-1]["content"] and "Similar labelled" in first[-1]["content"]
+        assert "Candidate topics" in first[-1]["content"]
+        assert "Similar labelled" in first[-1]["content"]
         assert llm_server.requests[0]["response_format"] == {"type": "json_object"}
         sources = {t.source for i in ids for t in catalog.get_item(ctx.db, item_id=i).topics}
         assert "llm" in sources
@@ -147,6 +156,7 @@ def test_escalation_runs_against_local_llm(trained_home, settings, llm_server, t
         ctx.close()
 
 
+@pytest.mark.slow
 def test_budget_exhaustion_falls_back_to_local(trained_home, settings, llm_server, tmp_path):
     llm_server.reply(_llm_answer)
     ctx = _llm_ctx(settings, llm_server, llm_budget_run_usd=0.0001)
@@ -162,6 +172,7 @@ def test_budget_exhaustion_falls_back_to_local(trained_home, settings, llm_serve
         ctx.close()
 
 
+@pytest.mark.slow
 def test_llm_failures_fall_back_to_local(trained_home, settings, llm_server, tmp_path) -> None:
     llm_server.queue(*[Fail(500)] * 60)
     ctx = _llm_ctx(settings, llm_server, llm_max_retries=1)

@@ -76,7 +76,7 @@ class TaggerModel:
     mu: np.ndarray | None = None
     topic_emb: np.ndarray | None = None
     booster: Any = None
-    threshold: float = 0.4
+    threshold: float = 0.35  # best micro-F1 in 5-fold CV on the 500 bundled labels
     info: dict[str, Any] = field(default_factory=dict)
 
     # --- features ----------------------------------------------------------------------------
@@ -129,7 +129,8 @@ class TaggerModel:
         assert self.topic_emb is not None
         zs = x.emb[rows] @ self.topic_emb.T
         rank = np.argsort(np.argsort(-ridge, 1), 1)
-        facet_ix = np.array([sorted(set(self.facets)).index(f) for f in self.facets])
+        names = sorted(set(self.facets))
+        facet_ix = np.array([names.index(f) for f in self.facets])
         cues = x.cues[rows]
         raw = x.raw_item[rows]
         item_cols = [raw[:, 0], raw[:, 3], raw[:, 4:7].max(1), cues[:, 0].sum(1)]
@@ -159,26 +160,21 @@ class TaggerModel:
         # Level-2 rows come from out-of-fold level-1 scores, as at prediction time.
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(docs))
-        ridge = np.zeros_like(yf)
-        knn = np.zeros_like(yf)
-        mus = np.zeros_like(yf)
+        parts, labels = [], []
         for f in range(folds):
-            te = order[f::folds]
+            te = np.sort(order[f::folds])
             tr = np.setdiff1d(order, te)
             dual, mu = self._ridge(k[np.ix_(tr, tr)], yf[tr])
-            ridge[te] = k[np.ix_(te, tr)] @ dual + mu
-            knn[te] = self._knn(x.emb[te] @ x.emb[tr].T, yf[tr])
-            mus[te] = mu
-        all_rows = np.arange(len(docs))
-        pairs = np.concatenate(
-            [self._pairs(x, all_rows[i : i + 1], ridge[i : i + 1], knn[i : i + 1], mus[i])
-             for i in range(len(docs))]
-        )
+            ridge = k[np.ix_(te, tr)] @ dual + mu
+            knn = self._knn(x.emb[te] @ x.emb[tr].T, yf[tr])
+            parts.append(self._pairs(x, te, ridge, knn, mu))
+            labels.append(y[te].reshape(-1))
+        pairs = np.concatenate(parts)
         self.booster = lgb.train(
             {"objective": "binary", "learning_rate": 0.05, "num_leaves": 15,
              "min_data_in_leaf": 20, "bagging_fraction": 0.8, "bagging_freq": 1,
              "feature_fraction": 0.8, "verbose": -1, "num_threads": 2, "seed": seed},
-            lgb.Dataset(pairs, label=y.reshape(-1), categorical_feature=self.CATEGORICAL),
+            lgb.Dataset(pairs, label=np.concatenate(labels), categorical_feature=self.CATEGORICAL),
             num_boost_round=300,
         )
         self.dual, self.mu = self._ridge(k, yf)
