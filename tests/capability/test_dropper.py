@@ -258,7 +258,8 @@ def test_drop_publishes_to_s3(settings, tmp_path: Path, s3_server: str) -> None:
     try:
         path = write_jsonl(tmp_path / "d.jsonl", demo_rows()[:5])
         report = drops.run_drop(ctx, path=path, allow_llm=False)
-        assert report["manifest_url"].startswith(f"{s3_server}/drops/twin/drops/")
+        bucket = s3.object_store_url.removeprefix("s3://").split("/")[0]
+        assert report["manifest_url"].startswith(f"{s3_server}/{bucket}/twin/drops/")
         store = open_object_store(s3)
         keys = store.list()
         assert sorted(k for k in keys if k.startswith("items/")) == sorted(

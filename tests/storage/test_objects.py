@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,7 +44,9 @@ def s3_server() -> Iterator[str]:
         server.stop()
 
 
-def s3_settings(tmp_path: Path, endpoint: str, bucket: str = "drops") -> Settings:
+def s3_settings(tmp_path: Path, endpoint: str, bucket: str = "") -> Settings:
+    # moto keeps buckets per process, across server instances: each test gets its own bucket
+    bucket = bucket or f"drops-{uuid.uuid4().hex[:10]}"
     return Settings(
         home=tmp_path / "home",
         object_store_url=f"s3://{bucket}/twin",
@@ -105,11 +108,11 @@ def test_object_store_url_schemes(tmp_path: Path) -> None:
 
 
 def test_s3_store_against_real_server(tmp_path: Path, s3_server: str) -> None:
-    store = open_object_store(s3_settings(tmp_path, s3_server))
+    store = open_object_store(s3_settings(tmp_path, s3_server, bucket="objects-contract"))
     assert isinstance(store, S3ObjectStore)
     try:
         contract(store)
-        assert store.url("items/a.json") == f"{s3_server}/drops/twin/items/a.json"
+        assert store.url("items/a.json") == f"{s3_server}/objects-contract/twin/items/a.json"
         # listing follows continuation tokens past one page
         store.page_size = 2
         for n in range(5):
@@ -125,7 +128,7 @@ def test_s3_store_against_real_server(tmp_path: Path, s3_server: str) -> None:
             aws_secret_access_key="test",
             region_name="us-east-1",
         )
-        body = raw.get_object(Bucket="drops", Key="twin/items/b.json")["Body"].read()
+        body = raw.get_object(Bucket="objects-contract", Key="twin/items/b.json")["Body"].read()
         assert body == b'{"id": "b"}'
     finally:
         store.close()
