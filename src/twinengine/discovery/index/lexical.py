@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,7 @@ class LexicalIndex:
         *,
         k1: float = 1.5,
         b: float = 0.75,
+        bm25: Any = None,
     ) -> None:
         import bm25s
 
@@ -40,14 +42,16 @@ class LexicalIndex:
         self.indices = indices.astype(np.int32, copy=False)
         self.k1, self.b = k1, b
         self.n_docs = len(self.indptr) - 1
-        ptr, idx = self.indptr, self.indices
-        docs = [idx[ptr[i] : ptr[i + 1]].tolist() for i in range(self.n_docs)]
-        vocab_dict = {t: i for i, t in enumerate(vocab)}
-        if "" not in vocab_dict:
-            # bm25s scores an empty document against this token; keep our ids stable.
-            vocab_dict[""] = len(vocab_dict)
-        self._bm25 = bm25s.BM25(k1=k1, b=b)
-        self._bm25.index((docs, vocab_dict), show_progress=False)
+        if bm25 is None:
+            ptr, idx = self.indptr, self.indices
+            docs = [idx[ptr[i] : ptr[i + 1]].tolist() for i in range(self.n_docs)]
+            vocab_dict = {t: i for i, t in enumerate(vocab)}
+            if "" not in vocab_dict:
+                # bm25s scores an empty document against this token; keep our ids stable.
+                vocab_dict[""] = len(vocab_dict)
+            bm25 = bm25s.BM25(k1=k1, b=b)
+            bm25.index((docs, vocab_dict), show_progress=False)
+        self._bm25 = bm25
         bm_indptr = self._bm25.scores["indptr"]
         self.df = np.diff(bm_indptr)[: len(vocab)].astype(np.int32)
         self._deletes: dict[str, list[str]] | None = None
@@ -124,7 +128,9 @@ class LexicalIndex:
 
     # --- persistence ------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
-        """Write token ids (``.npy``) and the vocabulary (JSON): no pickle."""
+        """Write token ids (``.npy``), the vocabulary (JSON) and bm25s's own files: no pickle."""
+        # bm25s's score matrix is saved too, so a restart loads it instead of recomputing it.
+        self._bm25.save(str(folder / "bm25s"), show_progress=False)
         np.save(folder / "lex_indptr.npy", self.indptr)
         np.save(folder / "lex_indices.npy", self.indices)
         (folder / "lex_vocab.json").write_text(
@@ -134,13 +140,20 @@ class LexicalIndex:
     @classmethod
     def load(cls, folder: Path) -> LexicalIndex:
         """Inverse of ``save``; rebuilds the bm25s score matrix from the stored ids."""
+        import bm25s
+
         meta = json.loads((folder / "lex_vocab.json").read_text())
+        saved = folder / "bm25s"
+        bm25 = None
+        if saved.is_dir():
+            bm25 = bm25s.BM25.load(str(saved), show_progress=False, verbosity=0)
         return cls(
             meta["vocab"],
             np.load(folder / "lex_indptr.npy", allow_pickle=False),
             np.load(folder / "lex_indices.npy", allow_pickle=False),
             k1=meta["k1"],
             b=meta["b"],
+            bm25=bm25,
         )
 
 
