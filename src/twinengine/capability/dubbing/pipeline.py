@@ -230,15 +230,15 @@ def _tune(
 ) -> tuple[str, dict[str, Any]]:
     """Pick the voice and Praat formant shift whose conversion of the calibration sentence is
     closest to the speaker (speaker-embedding cosine): a small grid search, measured rather
-    than guessed from formant ratios. Only the four most intelligible voices compete."""
+    than guessed from formant ratios. Only the three most intelligible voices compete."""
     from twinengine.capability.dubbing.voice import PraatMatcher, cosine
 
     pm = PraatMatcher()
     text = _CALIBRATION.get(target, _CALIBRATION["en"])
     best: tuple[float, str, float] = (-2.0, voices[0], 1.0)
-    for v in voices[:4]:
+    for v in voices[:3]:
         sample = timing.trim(synth.synthesize(text, lang=target, voice=v))
-        for shift in (0.8, 0.85, 0.9, 0.95, 1.0):
+        for shift in (0.8, 0.85, 0.9, 0.95):
             out = pm.convert(
                 sample, shift=shift, pitch_median=profile.pitch_median, range_factor=1.0
             )

@@ -152,8 +152,15 @@ class ResemblyzerEncoder(SpeakerEncoder):
             mels = np.pad(mels, ((0, n_part - len(mels)), (0, 0)))
         starts = list(range(0, max(len(mels) - n_part, 0) + 1, step))
         batch = np.stack([mels[s : s + n_part] for s in starts])
-        with self.torch.inference_mode():
-            partials = self._model(self.torch.from_numpy(batch)).numpy()
+        # One thread: the LSTM is small, and on a shared 2-core machine torch's OpenMP
+        # workers spin-wait, which cost about 10x the CPU time of the work itself here.
+        threads = self.torch.get_num_threads()
+        self.torch.set_num_threads(1)
+        try:
+            with self.torch.inference_mode():
+                partials = self._model(self.torch.from_numpy(batch)).numpy()
+        finally:
+            self.torch.set_num_threads(threads)
         emb = partials.mean(axis=0)
         return emb / np.linalg.norm(emb)
 
