@@ -48,11 +48,16 @@ def main() -> None:
     """Run the benchmark and write the JSON report."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--home", default=os.environ.get("TWINENGINE_HOME", ".twinengine"))
+    ap.add_argument("--database-url", default=os.environ.get("TWINENGINE_DATABASE_URL", ""))
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--out", default=str(RESULTS), help="where to write the JSON report")
     ap.add_argument("--dump", help="write each brief's answer (prompt, sources) to this JSONL")
     args = ap.parse_args()
     # No LLM route: this measures the deterministic path the issue's latency target is about.
-    settings = Settings(home=Path(args.home), llm_base_url="", llm_routes="", llm_providers="")
+    settings = Settings(
+        home=Path(args.home), database_url=args.database_url, llm_base_url="", llm_routes="",
+        llm_providers="",
+    )
     ctx = open_context(settings)
     briefs = [json.loads(line) for line in BRIEFS.read_text(encoding="utf-8").splitlines() if line]
     judgments = json.loads(JUDGMENTS.read_text(encoding="utf-8")) if JUDGMENTS.exists() else {}
@@ -131,8 +136,9 @@ def main() -> None:
         "unjudged": unjudged,
         "briefs": rows,
     }  # fmt: skip
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(
         f"assistant p50 {result['assistant_ms']['p50']} ms, p95 {result['assistant_ms']['p95']} ms "
         f"(search alone p95 {result['baseline_search_ms']['p95']} ms; ratio "

@@ -36,6 +36,8 @@ INJECTION_PATTERNS = [
         r"ignore[zr]?\s+(?:les|toutes les)\s+instructions\s+(?:précédentes|ci-dessus)",
     )
 ]
+# One pass over the whole text first: almost no catalog prompt matches, so most texts stop here.
+_ANY_INJECTION = re.compile("|".join(f"(?:{p.pattern})" for p in INJECTION_PATTERNS), re.I)
 _SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]?")
 _DISTINCT = re.compile(
     r"\"([^\"]{3,80})\"|'([^']{3,80})'|“([^”]{3,80})”|「([^」]{3,80})」|"
@@ -51,6 +53,8 @@ def normalise(text: str) -> str:
 
 def injected_segments(text: str) -> list[str]:
     """The sentences of ``text`` that carry an injection, each with the sentence after it."""
+    if not _ANY_INJECTION.search(text):
+        return []
     sentences = [m.group(0).strip() for m in _SENTENCE.finditer(text) if m.group(0).strip()]
     out: list[str] = []
     for n, sentence in enumerate(sentences):

@@ -21,7 +21,7 @@ from twinengine.errors import AppError, BackendUnavailable, InvalidInput, NotFou
 
 log = logging.getLogger(__name__)
 
-POOL = 40  # candidates read from search before re-ranking
+POOL = 24  # candidates read from search before re-ranking
 # Only some items carry topic links (human labels, the tagger's output): keep the boost small
 # so that labelled items do not crowd out better text matches.
 TOPIC_BOOST = 0.02  # per understood topic the item carries, times its facet weight
@@ -103,7 +103,7 @@ def retrieve(
     ranked: dict[str, Candidate] = {}
     try:
         base = _search(ctx, query, media=u.media) if query else []
-        extra = _search(ctx, query, topics=(main_topic,), media=u.media, k=20) if main_topic else []
+        extra = _search(ctx, query, topics=(main_topic,), media=u.media, k=12) if main_topic else []
     except BackendUnavailable:
         backend = "catalog-words"
         warnings.append(

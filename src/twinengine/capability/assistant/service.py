@@ -37,7 +37,7 @@ from twinengine.capability.assistant.schemas import (
     SourceRef,
     Understanding,
 )
-from twinengine.capability.assistant.understand import TopicIndex, _find_terms, understand
+from twinengine.capability.assistant.understand import TopicIndex, understand
 from twinengine.catalog import service as catalog
 from twinengine.catalog.schemas import ItemPublic
 from twinengine.context import AppContext
@@ -173,14 +173,7 @@ def _plan(
         markers=markers,
         max_chars=s.assistant_max_output_chars,
     )
-    style_words = {
-        c.item.id: [
-            h.text
-            for h in _find_terms(c.item.body, "en", st.index)
-            if h.topic and st.index.topics[h.topic]["facet"] == "style"
-        ]
-        for c in found.sources[:1]
-    }
+    style_words = {c.item.id: st.index.style_words_in(c.item.body) for c in found.sources[:1]}
     return _Plan(
         request_id=f"as-{uuid.uuid4().hex[:24]}",
         brief=text,

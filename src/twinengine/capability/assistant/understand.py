@@ -181,6 +181,10 @@ class TopicIndex:
     topics: dict[str, dict[str, Any]]
     # (keyword lower-cased, topic id), longest first so "product photography" beats "product".
     keywords: list[tuple[str, str]]
+    # (term, English, topic, is CJK), longest first: taxonomy keywords, then the glossary.
+    candidates: list[tuple[str, str, str | None, bool]] = field(default_factory=list)
+    latin_candidates: list[tuple[str, str, str | None, bool]] = field(default_factory=list)
+    style_pattern: re.Pattern[str] | None = None
     vectors: np.ndarray | None = None
     vector_ids: list[str] = field(default_factory=list)
 
@@ -200,7 +204,38 @@ class TopicIndex:
                 for kw in kws:
                     pairs.setdefault(kw, tid)
         ordered = sorted(pairs.items(), key=lambda p: -len(p[0]))
-        return cls(topics=by_id, keywords=ordered)
+        kw_topic = dict(ordered)
+        # CJK taxonomy keywords ("ポスター") retrieve better through their English gloss.
+        tax = [
+            (kw, GLOSSARY.get(kw, kw) if _is_cjk(kw) else kw, tid, _is_cjk(kw))
+            for kw, tid in ordered
+        ]
+        gloss = [(w, en, kw_topic.get(en), _is_cjk(w)) for w, en in GLOSSARY.items()]
+        both = sorted([*tax, *gloss], key=lambda c: -len(c[0]))
+        english_only = sorted(tax, key=lambda c: -len(c[0]))
+        style_words = [
+            kw for kw, tid in ordered if by_id[tid]["facet"] == "style" and not _is_cjk(kw)
+        ]
+        style = (
+            re.compile(
+                r"(?<![\w-])(" + "|".join(re.escape(w) for w in style_words) + r")(?![\w-])", re.I
+            )
+            if style_words
+            else None
+        )
+        return cls(
+            topics=by_id,
+            keywords=ordered,
+            candidates=both,
+            latin_candidates=english_only,
+            style_pattern=style,
+        )
+
+    def style_words_in(self, text: str) -> list[str]:
+        """The taxonomy's style words that ``text`` uses, as written there."""
+        if self.style_pattern is None:
+            return []
+        return list(dict.fromkeys(m.group(1) for m in self.style_pattern.finditer(text)))
 
 
 @dataclass
@@ -225,8 +260,8 @@ def _find_terms(text: str, lang: str, index: TopicIndex) -> list[_Hit]:
             taken[i] = True
         return True
 
-    def scan(term: str) -> list[tuple[int, int]]:
-        if _is_cjk(term):
+    def scan(term: str, cjk: bool) -> list[tuple[int, int]]:
+        if cjk:
             if all(0xAC00 <= ord(c) <= 0xD7AF for c in term) and len(term) == 1:
                 # A one-syllable Korean word must stand alone (with a particle at most).
                 pat = (
@@ -239,22 +274,14 @@ def _find_terms(text: str, lang: str, index: TopicIndex) -> list[_Hit]:
             (m.start(), m.end()) for m in re.finditer(rf"(?<![\w]){re.escape(term)}(?![\w])", low)
         ]
 
-    candidates: list[tuple[str, str, str | None]] = []  # (term, english, topic)
-    for kw, tid in index.keywords:
-        # CJK taxonomy keywords ("ポスター") retrieve better through their English gloss.
-        candidates.append((kw, GLOSSARY.get(kw, kw) if _is_cjk(kw) else kw, tid))
-    if lang != "en" or _is_cjk(text):
-        for word, english in GLOSSARY.items():
-            candidates.append((word, english, None))
-    candidates.sort(key=lambda c: -len(c[0]))
-    kw_topic = dict(index.keywords)
-    for term, english, tid in candidates:
+    use_glossary = lang != "en" or _is_cjk(text)
+    candidates = index.candidates if use_glossary else index.latin_candidates
+    for term, english, tid, cjk in candidates:
         if term not in low:
             continue
-        for start, end in scan(term):
+        for start, end in scan(term, cjk):
             if claim(start, end):
-                topic = tid if tid is not None else kw_topic.get(english)
-                hits.append(_Hit(start, end, text[start:end], english, topic))
+                hits.append(_Hit(start, end, text[start:end], english, tid))
     hits.sort(key=lambda h: h.start)
     return hits
 
