@@ -181,6 +181,9 @@ def test_rerank_uses_active_model_and_hot_reloads(logged: AppContext) -> None:
     assert [c.source for c in before] == ["test"] * 10 and "ranker" not in before[0].features
     info = service.train(ctx, params=FAST)
     service.activate(ctx, version=info["version"], surfaces=["feed"])
+    with service.runtime(ctx)._state_lock:  # features being built elsewhere: no waiting
+        busy = service.rerank(ctx, surface="feed", user_key="u3", candidates=cands, k=10)
+    assert [c.item_id for c in busy] == [c.item_id for c in before]
     after = service.rerank(ctx, surface="feed", user_key="u3", candidates=cands, k=10)
     assert after[0].features["ranker"] == info["version"]
     assert after[0].features["gen_score"] in {c.score for c in cands}

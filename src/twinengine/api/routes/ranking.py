@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 from fastapi import APIRouter
@@ -9,10 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from twinengine.api.app import register
 from twinengine.api.deps import ContextDep
+from twinengine.context import AppContext
 from twinengine.discovery.ranking import service
 from twinengine.discovery.ranking.diversity import Rules
 from twinengine.discovery.ranking.registry import check_surface
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["ranking"])
 
 
@@ -67,4 +71,20 @@ def put_rules(ctx: ContextDep, surface: str, body: Rules) -> Rules:
     return service.set_rules(ctx, surface=check_surface(surface), rules=body)
 
 
-register(router)
+def _warm(ctx: AppContext) -> None:
+    """Load active models and build the in-memory features off the request path."""
+    if not service.get_active(ctx):
+        return
+    rt = service.runtime(ctx)
+
+    def build() -> None:
+        try:
+            rt.maybe_reload(force=True)
+            rt.features()
+        except Exception:  # serving falls back to generator scores until features exist
+            log.exception("ranking warm-up failed")
+
+    threading.Thread(target=build, name="ranking-warm-up", daemon=True).start()
+
+
+register(router, on_startup=_warm)

@@ -95,15 +95,23 @@ class RankingRuntime:
         return model
 
     # --- features ----------------------------------------------------------------------------
-    def features(self) -> FeatureState:
-        """The in-memory feature state; built on first use, then refreshed in the background."""
+    def features(self, *, wait: bool = True) -> FeatureState | None:
+        """The in-memory feature state; built on first use, then refreshed in the background.
+
+        With ``wait=False`` a caller that finds another thread building the first state gets
+        None at once (and serves generator scores) instead of queueing behind the build.
+        """
         state = self._state
         if state is None:
-            with self._state_lock:
+            if not self._state_lock.acquire(blocking=wait):
+                return None
+            try:
                 if self._state is None:
                     self._state = self._build()
                     self._refreshed_at = time.monotonic()
                 state = self._state
+            finally:
+                self._state_lock.release()
         elif (time.monotonic() - self._refreshed_at > self.ctx.settings.ranking_feature_refresh_s
               and not self._refreshing.is_set()):
             self._refreshing.set()
@@ -192,7 +200,9 @@ def rerank(
     ids = [c.item_id for c in candidates]
     gen = np.fromiter((c.score for c in candidates), dtype=float, count=len(candidates))
     need_features = ranker is not None or not rules.is_noop
-    state = rt.features() if need_features else None
+    state = rt.features(wait=False) if need_features else None
+    if state is None:  # features still being built at start-up: generator order meanwhile
+        ranker, rules = None, Rules(hidden=rules.hidden, pins=rules.pins)
     idx = state.indices(ids) if state is not None else None
     if ranker is None:
         scores = gen
@@ -205,8 +215,10 @@ def rerank(
         age = X[:, COL["item_age_days"]]
     if rules.is_noop:
         order = np.argsort(-scores, kind="stable")[:k].tolist()
+    elif state is None:  # only pins and hidden items apply without features
+        order = apply_rules(ids, scores, k, rules)
     else:
-        assert state is not None and idx is not None
+        assert idx is not None
         if age is None:
             age = (time.time() - state.catalog.born[idx]) / 86400.0
         order = apply_rules(ids, scores, k, rules, topics=state.catalog.topics[idx], age_days=age)
