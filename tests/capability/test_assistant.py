@@ -318,7 +318,8 @@ def test_assistant_streams_in_chromium(
 
     server.reply(honest_model)
     app = create_app(context=llm_ctx)
-    done = "document.getElementById('assistant-result').dataset.state === 'done'"
+    # Locator waits, not wait_for_function: the page's CSP forbids eval, which that uses.
+    done = "#assistant-result[data-state=done]"
     with live_server(app) as base, chromium_page() as page:
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -326,7 +327,7 @@ def test_assistant_streams_in_chromium(
         # Markup in the brief must come back as text, never as HTML.
         page.fill("#brief", BAKERY_BRIEF + " <img src=x onerror=window.__pwned=1>")
         page.click("#assistant-go")
-        page.wait_for_function(done, timeout=60_000)
+        page.locator(done).wait_for(timeout=60_000)
         assert int(page.get_attribute("#assistant-result", "data-deltas") or 0) >= 2
         text = page.inner_text("#assistant-prompt")
         assert text.startswith("A watercolor take on") and "SOURCES:" not in text
@@ -343,7 +344,7 @@ def test_assistant_streams_in_chromium(
         page.fill("#remix-brief", "make it watercolor")
         page.click("form.remix button")
         page.wait_for_url("**/assistant?**")
-        page.wait_for_function(done, timeout=60_000)
+        page.locator(done).wait_for(timeout=60_000)
         assert "Remixing" in page.inner_text(".remixing")
         assert "watercolor" in page.inner_text("#assistant-prompt").lower()
         assert errors == []
