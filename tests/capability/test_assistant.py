@@ -59,7 +59,7 @@ def honest_model(request: dict[str, Any]) -> str:
     """A stand-in model that does what the system prompt asks: rewrite the first source, cite it."""
     user = request["messages"][-1]["content"]
     first = re.search(
-        r"\[id: ([^\]]+)\]\ntitle: (.*)\nprompt:\n(.*?)(?:\n\n\[id:|\nEND SOURCES)", user, re.S
+        r"\[id: ([^\]]+)\]\ntitle: ([^\n]*)\nprompt:\n(.*?)(?:\n\n\[id:|\nEND SOURCES)", user, re.S
     )
     assert first, "sources are missing from the request"
     return (
