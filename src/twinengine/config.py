@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     llm_budget_run_usd: float = Field(default=1.0, description="Most one run may spend on LLMs.")
     llm_budget_day_usd: float = Field(default=5.0, description="Most a UTC day may spend on LLMs.")
     tagger_escalate_margin: float = Field(
-        default=0.15, description="Topics this close to their threshold send the item to the LLM."
+        default=0.1, description="Topics this close to their threshold send the item to the LLM."
     )
     tagger_max_escalations: int = Field(
         default=200, description="Most items one tag_items call sends to the LLM."
