@@ -216,7 +216,12 @@ class Tfidf:
     """A TF-IDF vectoriser whose vocabulary and idf save to plain arrays."""
 
     def __init__(self, **params: Any) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
+        try:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+        except ImportError as exc:
+            from twinengine.errors import MissingDependency
+
+            raise MissingDependency("scikit-learn", "tagging") from exc
 
         self.params = params
         self.vec = TfidfVectorizer(sublinear_tf=True, min_df=2, dtype=np.float32, **params)
