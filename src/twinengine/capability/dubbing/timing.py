@@ -135,10 +135,14 @@ def measure_drift(
     """Per line, found in ``track`` itself: onset offset from the source start, overrun past
     the source end, and drift = max(|onset offset|, overrun past the allowed borrowed silence),
     all in milliseconds."""
-    win = SR // 100
-    n = len(track) // win
-    env = 20 * np.log10(np.sqrt((track[: n * win].reshape(n, win) ** 2).mean(axis=1)) + 1e-9)
-    ref = float(env.max()) if n else 0.0
+    # Frame k starts at sample round(k * 220.5), i.e. exactly k / 100 s: whole 220-sample
+    # frames back to back (SR // 100) would drift 2.3 ms a second against the clock.
+    hop = SR / 100
+    n = int(len(track) / hop) - 1
+    starts = np.round(np.arange(max(n, 0)) * hop).astype(int)
+    power = np.array([np.mean(track[s : s + int(hop)] ** 2) for s in starts])
+    env = 10 * np.log10(power + 1e-18) if n > 0 else np.zeros(0)
+    ref = float(env.max()) if n > 0 else 0.0
     loud = env > ref + floor_db
     limits = slots(lines, duration=n / 100, max_borrow=max_borrow)
     out = []
