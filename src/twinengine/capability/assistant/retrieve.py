@@ -69,17 +69,21 @@ def _search(
 def _fallback_search(
     ctx: AppContext, q: str, *, media: str | None
 ) -> list[tuple[ItemPublic, float]]:
-    """No index: count which query words each item holds (the catalog's LIKE filter)."""
+    """No index: items holding the query's words (catalog word filter), scored by where they hit."""
     words = [w for w in dict.fromkeys(_WORD.findall(q.lower()))][:6]
-    hits: dict[str, tuple[ItemPublic, float]] = {}
+    pool: dict[str, ItemPublic] = {}
     for w in words:
-        page = catalog.list_items(
-            ctx.db, flt=catalog.make_filter(q=w, media=media), limit=50, with_count=False
-        )
+        flt = catalog.make_filter(q=w, media=media)
+        page = catalog.list_items(ctx.db, flt=flt, limit=300, with_count=False)
         for item in page.data:
-            prev = hits.get(item.id)
-            hits[item.id] = (item, (prev[1] if prev else 0.0) + 1.0 / len(words))
-    return sorted(hits.values(), key=lambda p: -p[1])[:POOL]
+            pool.setdefault(item.id, item)
+    scored = []
+    for item in pool.values():
+        title, rest = item.title.lower(), f"{item.description} {item.body}".lower()
+        # A word in the title says more about what the prompt is than one deep in its body.
+        score = sum(2.0 * (w in title) + 1.0 * (w in rest) for w in words) / (3.0 * len(words))
+        scored.append((item, score))
+    return sorted(scored, key=lambda p: -p[1])[:POOL]
 
 
 def _text(item: ItemPublic) -> str:
