@@ -7,13 +7,13 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 export TWINENGINE_HOME ?= $(CURDIR)/.twinengine
 
-.PHONY: help install media-deps demo serve test test-postgres test-fast lint browser bench-search bench-recs bench-rank bench-exp bench-dub bench clean
+.PHONY: help install media-deps demo serve test test-postgres test-fast lint browser bench-search bench-recs bench-rank bench-exp bench-dub bench-assistant bench-soak clean
 
 help:
 	@echo "make demo    set up, load the bundled real catalog, serve the gallery on http://$(HOST):$(PORT)"
 	@echo "make test    run the whole test suite (SQLite; Postgres too via .ci/run)"
 	@echo "make lint    ruff"
-	@echo "make bench-search|bench-recs|bench-rank|bench-exp|bench-dub"
+	@echo "make bench-search|bench-recs|bench-rank|bench-exp|bench-dub|bench-assistant|bench-soak"
 
 # The venv is rebuilt only when the dependency list or the pins change.
 $(STAMP): pyproject.toml constraints.txt
@@ -74,6 +74,13 @@ bench-exp: install
 
 bench-dub: install
 	$(BIN)/python bench/dub.py
+
+bench-assistant: install
+	$(BIN)/python bench/assistant.py
+
+# Needs a shared Postgres: make bench-soak DB=postgresql://postgres@127.0.0.1/te_soak [SOAK_ARGS="--kill"]
+bench-soak: install
+	$(BIN)/python bench/soak.py --database-url "$(DB)" $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .twinengine .pytest_cache

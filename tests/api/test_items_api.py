@@ -40,7 +40,7 @@ def test_filters(client, sample_catalog) -> None:
 @pytest.mark.parametrize(
     ("url", "status", "code"),
     [
-        ("/v1/items?limit=0", 400, "invalid_input"),
+        ("/v1/items?limit=0", 422, "invalid_input"),
         ("/v1/items?limit=1000", 400, "invalid_input"),
         ("/v1/items?limit=abc", 422, "invalid_input"),
         ("/v1/items?cursor=!!!", 400, "invalid_input"),

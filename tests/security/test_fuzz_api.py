@@ -25,7 +25,11 @@ def fuzz_app(tmp_path_factory):  # type: ignore[no-untyped-def]
     tmp: Path = tmp_path_factory.mktemp("fuzz")
     ctx = open_context(Settings(home=tmp / "home", database_url=f"sqlite:///{tmp / 'fuzz.db'}"))
     load_sample(ctx.db, tmp, n=120)
-    yield create_app(context=ctx)
+    app = create_app(context=ctx)
+    from twinengine.discovery.index.service import build_index
+
+    build_index(ctx)  # search and similar must answer for real, not 503
+    yield app
     ctx.close()
 
 
