@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         default=5_000_000, description="Largest request body the API accepts, in bytes."
     )
     max_query_chars: int = Field(default=512, description="Longest search query accepted.")
+    max_upload_bytes: int = Field(
+        default=500_000_000,
+        description="Largest upload (a video to dub, a content drop file), in bytes.",
+    )
 
     # --- search (discovery/index) ---
     embedding_model: str = Field(

@@ -69,3 +69,9 @@ def test_body_size_limit(client, ctx) -> None:
 def test_method_not_allowed_is_json(client) -> None:
     resp = client.delete("/v1/health")
     assert resp.status_code == 405 and resp.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_uploads_have_their_own_larger_cap(client, ctx) -> None:
+    body = b"x" * (ctx.settings.max_body_bytes + 1)
+    resp = client.post("/v1/dubbing/runs", content=body, headers={"content-type": "application/json"})
+    assert resp.status_code != 413 and resp.status_code < 500  # refused for its content instead

@@ -15,23 +15,29 @@ class BodyLimitMiddleware:
     slip past the cap.
     """
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    # Uploads (videos to dub, content drops) get their own, larger cap.
+    UPLOAD_PATHS = ("/v1/dubbing/runs", "/v1/flows/drops")
+
+    def __init__(self, app: Any, max_bytes: int, max_upload_bytes: int | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max = max_bytes
+        self.upload_max = max_upload_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = scope.get("method") == "POST" and scope.get("path", "") in self.UPLOAD_PATHS
+        max_bytes = self.upload_max if upload else self.default_max
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         if length is not None:
             try:
-                too_big = int(length) > self.max_bytes
+                too_big = int(length) > max_bytes
             except ValueError:
                 too_big = True
             if too_big:
-                await _reject(send, self.max_bytes)
+                await _reject(send, max_bytes)
                 return
         seen = 0
         rejected = False
@@ -41,7 +47,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     rejected = True
                     raise _TooLarge()
             return message
@@ -49,7 +55,7 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await _reject(send, self.max_bytes)
+            await _reject(send, max_bytes)
 
 
 class _TooLarge(Exception):

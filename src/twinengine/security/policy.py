@@ -17,6 +17,7 @@ RULES: list[tuple[frozenset[str] | None, str, str | None]] = [
     (None, "/v1/experiments", "admin"),
     (None, "/v1/keys", "admin"),
     (None, "/v1/costs", "admin"),
+    (None, "/v1/router", "admin"),
     (READ_METHODS, "/v1/", "search:read"),
     (None, "/v1/", "catalog:write"),
     # Operator pages.
