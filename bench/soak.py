@@ -325,7 +325,8 @@ def main() -> None:
     print(json.dumps({k: v for k, v in result.items() if k != "windows"}, indent=2))
     for w in result["windows"]:
         print(
-            f"window {w['window_start_s']:>6.0f}s: {w['requests']} req, err {w['error_rate']:.3%}, p99 {w['p99_ms']}"
+            f"window {w['window_start_s']:>6.0f}s: {w['requests']} req,"
+            f" err {w['error_rate']:.3%}, p99 {w['p99_ms']}"
         )
 
 

@@ -1,4 +1,4 @@
-"""twinengine: a revenue engine (discovery) and a capability engine (AI workflows) on one catalog."""
+"""twinengine: a revenue engine (discovery) and a capability engine (AI workflows), one catalog."""
 
 from twinengine._version import __version__
 

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     )
     events_fsync: bool = Field(
         default=True,
-        description="SQLite: fsync each event batch (synchronous=FULL) so a 200 survives power loss.",
+        description="SQLite: fsync each event batch (synchronous=FULL): a 200 survives power loss.",
     )
     recs_cache_seconds: float = Field(
         default=30.0, description="How long recommendation models and counts are reused."
@@ -199,7 +199,8 @@ class Settings(BaseSettings):
     )
     dub_tts: str = Field(default="espeak", description="Dubbing TTS backend: espeak or piper.")
     dub_tts_voice: str = Field(
-        default="", description="Piper voice .onnx path for dub_tts=piper ('packaged:joe': English)."
+        default="",
+        description="Piper voice .onnx path for dub_tts=piper ('packaged:joe': English).",
     )
     dub_voice_matcher: str = Field(
         default="praat",
@@ -287,7 +288,7 @@ class Settings(BaseSettings):
     )
     redis_url: str = Field(
         default="",
-        description="redis://host:port/db to share rate limits between processes; empty: in-process.",
+        description="redis://host:port/db to share rate limits across processes (empty: in-process).",
     )
 
     @model_validator(mode="after")

@@ -73,5 +73,6 @@ def test_method_not_allowed_is_json(client) -> None:
 
 def test_uploads_have_their_own_larger_cap(client, ctx) -> None:
     body = b"x" * (ctx.settings.max_body_bytes + 1)
-    resp = client.post("/v1/dubbing/runs", content=body, headers={"content-type": "application/json"})
+    headers = {"content-type": "application/json"}
+    resp = client.post("/v1/dubbing/runs", content=body, headers=headers)
     assert resp.status_code != 413 and resp.status_code < 500  # refused for its content instead

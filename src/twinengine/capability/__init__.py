@@ -1,1 +1,1 @@
-"""The capability engine: durable workflows, model router, tagging, content drop, dubbing, assistant."""
+"""The capability engine: workflows, model router, tagging, content drop, dubbing, assistant."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,14 @@ from twinengine import __version__
 from twinengine.catalog import service
 from twinengine.catalog.demo import DEMO_CATALOG, DEMO_LABELS, DEMO_TAXONOMY
 from twinengine.catalog.ingest import count_rows, parse_mapping
-from twinengine.cli._common import console, context_of, err_console, handle_errors, progress_bar, settings_of
+from twinengine.cli._common import (
+    console,
+    context_of,
+    err_console,
+    handle_errors,
+    progress_bar,
+    settings_of,
+)
 from twinengine.config import Settings
 from twinengine.errors import InvalidInput
 
@@ -55,7 +63,10 @@ def db_upgrade(ctx: typer.Context) -> None:
     from twinengine.storage.migrate import current
 
     context = context_of(ctx)
-    console.print(f"database at {', '.join(current(context.db)) or 'empty'}: {context.settings.effective_database_url.split('@')[-1]}")
+    console.print(
+        f"database at {', '.join(current(context.db)) or 'empty'}:"
+        f" {context.settings.effective_database_url.split('@')[-1]}"
+    )
 
 
 @app.command()
@@ -65,12 +76,19 @@ def ingest(
     file: Annotated[Path, typer.Argument(help="JSONL or CSV file, plain or .gz")],
     map_: Annotated[
         list[str] | None,
-        typer.Option("--map", help="FIELD=SOURCE: read item FIELD from the file's SOURCE column (repeatable)"),
+        typer.Option(
+            "--map", help="FIELD=SOURCE: read item FIELD from the file's SOURCE column (repeatable)"
+        ),
     ] = None,
     skip_invalid: Annotated[
-        bool, typer.Option("--skip-invalid", help="load the valid rows; write rejected ones to a reject file")
+        bool,
+        typer.Option(
+            "--skip-invalid", help="load the valid rows; write rejected ones to a reject file"
+        ),
     ] = False,
-    reject_file: Annotated[Path | None, typer.Option(help="where rejected rows go (default FILE.rejects.jsonl)")] = None,
+    reject_file: Annotated[
+        Path | None, typer.Option(help="where rejected rows go (default FILE.rejects.jsonl)")
+    ] = None,
 ) -> None:
     """Upsert catalog items from FILE; a bad row refuses the whole file unless --skip-invalid."""
     try:
@@ -78,9 +96,12 @@ def ingest(
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
     context = context_of(ctx)
-    report = _ingest_with_progress(context, file, mapping=mapping, skip_invalid=skip_invalid, reject_file=reject_file)
+    report = _ingest_with_progress(
+        context, file, mapping=mapping, skip_invalid=skip_invalid, reject_file=reject_file
+    )
     console.print(
-        f"[bold]{report.file}[/]: {report.rows} rows, inserted {report.inserted}, updated {report.updated}, "
+        f"[bold]{report.file}[/]: {report.rows} rows, inserted {report.inserted},"
+        f" updated {report.updated}, "
         f"unchanged {report.unchanged}, rejected {report.rejected}"
     )
     if report.reject_file:
@@ -98,7 +119,10 @@ def _ingest_with_progress(context, file: Path, **kwargs):  # type: ignore[no-unt
 
 @taxonomy_app.command("load")
 @handle_errors
-def taxonomy_load(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="taxonomy JSON: facets and topics")]) -> None:
+def taxonomy_load(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="taxonomy JSON: facets and topics")],
+) -> None:
     """Load facets and topics (id, facet, name, definition, keywords) from FILE."""
     n_facets, n_topics = service.load_taxonomy(context_of(ctx).db, path=file)
     console.print(f"loaded {n_facets} facets and {n_topics} topics from {file}")
@@ -120,7 +144,9 @@ def taxonomy_labels(
 @handle_errors
 def items_list(
     ctx: typer.Context,
-    topic: Annotated[list[str] | None, typer.Option(help="topic id (repeatable; all must match)")] = None,
+    topic: Annotated[
+        list[str] | None, typer.Option(help="topic id (repeatable; all must match)")
+    ] = None,
     language: Annotated[str | None, typer.Option(help="language code, e.g. ja")] = None,
     collection: Annotated[str | None, typer.Option()] = None,
     media: Annotated[str | None, typer.Option(help="image | video")] = None,
@@ -129,7 +155,9 @@ def items_list(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON lines")] = False,
 ) -> None:
     """List items, newest first."""
-    flt = service.make_filter(topics=topic or [], language=language, collection=collection, media=media, q=q)
+    flt = service.make_filter(
+        topics=topic or [], language=language, collection=collection, media=media, q=q
+    )
     page = service.list_items(context_of(ctx).db, flt=flt, limit=limit)
     if as_json:
         for item in page.data:
@@ -139,7 +167,13 @@ def items_list(
     for col in ("id", "title", "lang", "published", "collection"):
         table.add_column(col, overflow="fold")
     for item in page.data:
-        table.add_row(item.id, item.title, ",".join(item.languages), str(item.published or ""), (item.collection or "").split("/")[-1])
+        table.add_row(
+            item.id,
+            item.title,
+            ",".join(item.languages),
+            str(item.published or ""),
+            (item.collection or "").split("/")[-1],
+        )
     console.print(table)
 
 
@@ -155,9 +189,13 @@ def items_show(ctx: typer.Context, item_id: str) -> None:
 @handle_errors
 def serve(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="address to bind (default TWINENGINE_HOST or 127.0.0.1)")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="address to bind (default TWINENGINE_HOST or 127.0.0.1)")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="port (default TWINENGINE_PORT or 8000)")] = None,
-    workers: Annotated[int, typer.Option(help="worker processes (Postgres recommended above 1)")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="worker processes (Postgres recommended above 1)")
+    ] = 1,
 ) -> None:
     """Serve the API (/v1, docs at /docs) and the gallery."""
     settings = settings_of(ctx)
@@ -167,9 +205,19 @@ def serve(
 def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
-    console.print(f"twinengine {__version__} serving the gallery at [bold]http://{host}:{port}/[/] (API docs at /docs); Ctrl-C stops")
+    console.print(
+        f"twinengine {__version__} serving the gallery at [bold]http://{host}:{port}/[/]"
+        " (API docs at /docs); Ctrl-C stops"
+    )
     if workers > 1:
-        uvicorn.run("twinengine.api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
+        uvicorn.run(
+            "twinengine.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
     else:
         from twinengine.api.app import create_app
 
@@ -184,7 +232,9 @@ DEMO_STEPS: list = []
 @handle_errors
 def demo(
     ctx: typer.Context,
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the gallery afterwards")] = True,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="serve the gallery afterwards")
+    ] = True,
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
@@ -195,14 +245,20 @@ def demo(
     console.print(f"taxonomy: {n_facets} facets, {n_topics} topics")
     report = _ingest_with_progress(context, DEMO_CATALOG)
     console.print(
-        f"catalog: {report.rows} prompts (inserted {report.inserted}, updated {report.updated}, unchanged {report.unchanged})"
+        f"catalog: {report.rows} prompts (inserted {report.inserted},"
+        f" updated {report.updated}, unchanged {report.unchanged})"
     )
     links = service.load_topic_labels(context.db, path=DEMO_LABELS, source="human")
     console.print(f"labels: {links} human topic links")
     import twinengine.api.engines  # noqa: F401  (engines register their demo steps)
 
     for step in DEMO_STEPS:
-        console.print(step(context))
+        # Index building and tagging take minutes the first time: show what is running.
+        what = (step.__doc__ or step.__name__).strip().splitlines()[0]
+        started = time.monotonic()
+        with console.status(f"[bold]{what}[/] (first run takes a few minutes)"):
+            message = step(context)
+        console.print(f"{message} [dim]({time.monotonic() - started:.0f} s)[/]")
     if serve_after:
         context.close()
         ctx.ensure_object(dict).pop("context", None)
@@ -247,7 +303,9 @@ app.add_typer(_dub.app, name="dubs")
 
 @app.command()
 @handle_errors
-def backup(ctx: typer.Context, target: Annotated[Path, typer.Argument(help="backup file to write")]) -> None:
+def backup(
+    ctx: typer.Context, target: Annotated[Path, typer.Argument(help="backup file to write")]
+) -> None:
     """Back up the database online (SQLite backup API, or pg_dump for Postgres)."""
     from twinengine.storage.backup import backup as _backup
 

@@ -82,7 +82,9 @@ def gallery(
     """The gallery: search box, facet filters with counts, a grid of prompt cards."""
     ctx = request.app.state.context
     db = ctx.db
-    flt = service.make_filter(topics=topic, language=language, collection=collection, media=media, q=q)
+    flt = service.make_filter(
+        topics=topic, language=language, collection=collection, media=media, q=q
+    )
     found = _search(ctx, flt, cursor) if flt.q else None  # ranked search when there is a query
     if found is not None:
         page, counts = found
@@ -92,7 +94,13 @@ def gallery(
     facets = service.list_facets(db)
     topic_counts = {c.value: c.count for c in counts.topics}
     topic_names = {t.id: t.name for f in facets for t in f.topics}
-    params = {"q": q, "topic": topic, "language": language, "collection": collection, "media": media}
+    params = {
+        "q": q,
+        "topic": topic,
+        "language": language,
+        "collection": collection,
+        "media": media,
+    }
     return templates.TemplateResponse(
         request,
         "gallery.html",
@@ -141,7 +149,9 @@ def prompt_page(request: Request, item_id: str) -> HTMLResponse:
     for link in item.topics:
         if link.topic_id not in seen:
             seen.add(link.topic_id)
-            item_topics.append((link.topic_id, topic_names.get(link.topic_id, link.topic_id), link.source))
+            item_topics.append(
+                (link.topic_id, topic_names.get(link.topic_id, link.topic_id), link.source)
+            )
     extra = [fn(request, item) for fn in PROMPT_PAGE_SECTIONS]
     return templates.TemplateResponse(
         request,
