@@ -288,7 +288,7 @@ class Settings(BaseSettings):
     )
     redis_url: str = Field(
         default="",
-        description="redis://host:port/db to share rate limits across processes (empty: in-process).",
+        description="redis://host:port/db shares rate limits across processes; empty: in-process.",
     )
 
     @model_validator(mode="after")
