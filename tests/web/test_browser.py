@@ -29,7 +29,7 @@ def test_gallery_flow(sample_catalog, tmp_path: Path) -> None:
 
         topic = page.locator("a.facet.topic").first
         topic_id = topic.get_attribute("data-topic")
-        expected = int(topic.locator("span").inner_text())
+        expected = int(topic.locator("span").last.inner_text())
         topic.click()
         page.wait_for_url(f"**topic={topic_id}**")
         assert page.locator("p.count strong").inner_text().replace(",", "") == str(expected)
