@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from twinengine.config import Settings
 from twinengine.context import AppContext
@@ -30,6 +30,12 @@ def get_settings(request: Request) -> Settings:
 ContextDep = Annotated[AppContext, Depends(get_context)]
 DbDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+# Catalog filters shared by listing and search endpoints.
+TopicQ = Annotated[list[str], Query(max_length=10, description="topic ids; an item must carry all")]
+Lang = Annotated[str | None, Query(max_length=16)]
+Short = Annotated[str | None, Query(max_length=200)]
+MediaQ = Annotated[Literal["image", "video", "audio", "text"] | None, Query()]
 
 
 def check_limit(limit: int, settings: Settings) -> int:

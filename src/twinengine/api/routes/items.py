@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from twinengine.api.deps import DbDep, SettingsDep, check_limit
+from twinengine.api.deps import DbDep, Lang, MediaQ, SettingsDep, Short, TopicQ, check_limit
 from twinengine.catalog import service
 from twinengine.catalog.schemas import FacetCounts, FacetPublic, ItemPage, ItemPublic, TopicPublic
 
 router = APIRouter(tags=["catalog"])
 
 ItemId = Annotated[str, Path(min_length=1, max_length=128)]
-TopicQ = Annotated[list[str], Query(max_length=10, description="topic ids; an item must carry all")]
-Lang = Annotated[str | None, Query(max_length=16)]
-Short = Annotated[str | None, Query(max_length=200)]
-MediaQ = Annotated[Literal["image", "video", "audio", "text"] | None, Query()]
 
 
 @router.get("/items", response_model=ItemPage)

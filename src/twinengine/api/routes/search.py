@@ -7,17 +7,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from twinengine.api.deps import ContextDep
+from twinengine.api.deps import ContextDep, Lang, MediaQ, Short, TopicQ
 from twinengine.catalog import service as catalog
 from twinengine.discovery.index import service
 from twinengine.discovery.index.schemas import IndexStatus, SearchHit, SearchResults
 
 router = APIRouter(tags=["search"])
-
-TopicQ = Annotated[list[str], Query(max_length=10, description="topic ids; an item must carry all")]
-Lang = Annotated[str | None, Query(max_length=16)]
-Short = Annotated[str | None, Query(max_length=200)]
-MediaQ = Annotated[Literal["image", "video", "audio", "text"] | None, Query()]
 
 
 @router.get("/search", response_model=SearchResults)
