@@ -75,15 +75,18 @@ def impression_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _dumps(v: Any) -> str | None:
-    return None if v is None else json.dumps(v, separators=(",", ":"))
+# One encoder built once: ``json.dumps`` with non-default separators builds a new one per call.
+_dumps_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _sqlite_ts(ts: dt.datetime) -> str:
-    # The text form SQLAlchemy's SQLite DateTime writes and parses back (naive UTC).
-    if ts.utcoffset():
-        ts = ts.astimezone(dt.UTC)
-    return ts.replace(tzinfo=None).isoformat(" ", "microseconds")
+    # The text form SQLAlchemy's SQLite DateTime writes and parses back (naive UTC,
+    # "YYYY-MM-DD HH:MM:SS.ffffff"). One isoformat call and a slice: a UTC or naive value
+    # needs no replace(), which costs more than the formatting on this hot path.
+    s = ts.isoformat(" ", "microseconds")
+    if len(s) == 26 or s.endswith("+00:00"):
+        return s[:26]
+    return ts.astimezone(dt.UTC).isoformat(" ", "microseconds")[:26]
 
 
 def insert_batch(
@@ -102,34 +105,40 @@ def insert_batch(
 def _sqlite_rows(
     new: list[dict[str, Any]], now: dt.datetime
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    # One pass from validated event dicts to driver tuples: this loop is the hot path.
+    # One pass from validated event dicts to driver tuples: this loop is the hot path, so it
+    # binds methods to locals and formats each distinct timestamp once per batch.
     now_s = _sqlite_ts(now)
-    evs = []
-    imps = []
+    dump = _dumps_compact
+    evs: list[tuple[Any, ...]] = []
+    imps: list[tuple[Any, ...]] = []
+    add = evs.append
+    ts_text: dict[dt.datetime, str] = {}
     for e in new:
         get = e.get
         ts = get("ts")
-        ts_s = now_s if ts is None else _sqlite_ts(ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC))
-        user_id = get("user_id")
-        user_key = user_id or f"s:{get('session_id')}"
+        if ts is None:
+            ts_s = now_s
+        else:
+            ts_s = ts_text.get(ts)  # type: ignore[assignment]
+            if ts_s is None:
+                ts_s = ts_text[ts] = _sqlite_ts(ts)
+        user_id, session_id = get("user_id"), get("session_id")
+        user_key = user_id or f"s:{session_id}"
         exps = get("experiments")
-        exps_s = None if exps is None else json.dumps(exps, separators=(",", ":"))
-        slate = get("slate")
-        attrs = get("attributes")
+        exps_s = None if exps is None else dump(exps)
+        slate, attrs = get("slate"), get("attributes")
         request_id, surface = get("request_id"), get("surface")
-        evs.append(
-            (e["event_id"], e["type"], ts_s, user_id, get("session_id"), user_key, request_id,
-             surface, get("item_id"), get("position"),
-             None if slate is None else json.dumps(slate, separators=(",", ":")), exps_s,
-             get("kind"), get("value"),
-             None if attrs is None else json.dumps(attrs, separators=(",", ":")))
+        eid = e["event_id"]
+        add(
+            (eid, e["type"], ts_s, user_id, session_id, user_key, request_id, surface,
+             get("item_id"), get("position"), None if slate is None else dump(slate), exps_s,
+             get("kind"), get("value"), None if attrs is None else dump(attrs))
         )  # fmt: skip
         if slate:
-            eid = e["event_id"]
-            imps.extend(
+            imps += [
                 (eid, pos, item, request_id, user_key, surface, ts_s, exps_s)
-                for pos, item in enumerate(slate, start=get("position") or 1)
-            )
+                for pos, item in enumerate(slate, get("position") or 1)
+            ]
     return evs, imps
 
 
