@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Annotated, Any, Literal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from twinengine.api.app import register
-from twinengine.api.deps import ContextDep
+from twinengine.api.deps import ContextDep, Lang, MediaQ
 from twinengine.context import AppContext
 from twinengine.discovery.candidates import service
 from twinengine.discovery.candidates.schemas import RecResponse
@@ -25,43 +27,73 @@ SessionQ = Annotated[str | None, Query(max_length=128, description="anonymous se
 TopicsQ = Annotated[list[str], Query(max_length=10, description="topic ids; items carry all")]
 NotTopicsQ = Annotated[list[str], Query(max_length=20, description="topic ids to leave out")]
 ExcludeQ = Annotated[list[str], Query(max_length=200, description="hidden or seen item ids")]
-LangQ = Annotated[str | None, Query(max_length=16)]
-MediaQ = Annotated[Literal["image", "video", "audio", "text"] | None, Query()]
 K = Annotated[int, Query(ge=1, le=100, description="slate size")]
 Converted = Annotated[bool, Query(description="also recommend items the user already converted on")]
 Details = Annotated[bool, Query(description="include each item's full record (false: ids only)")]
 
 
-def _user_key(user: str | None, session: str | None) -> str | None:
+@dataclass(frozen=True)
+class SlateQuery:
+    """Who asks, slate size, hidden items, language and media: the query every slate takes."""
+
+    user_key: str | None
+    k: int
+    details: bool
+    language: str | None
+    media: str | None
+    exclude: tuple[str, ...]
+
+    def flt(self, topics: Sequence[str] = (), exclude_topics: Sequence[str] = ()) -> RecFilter:
+        """The filter of this query plus the given topic constraints."""
+        return RecFilter(
+            topics=tuple(topics),
+            exclude_topics=tuple(exclude_topics),
+            language=self.language,
+            media=self.media,
+            exclude=self.exclude,
+        )
+
+
+# One dependency declares these parameters for all four endpoints. It is async on purpose:
+# FastAPI runs a sync dependency (a class included) on the thread pool, a hop per request.
+async def slate_query(
+    user: UserQ = None,
+    session: SessionQ = None,
+    k: K = 10,
+    language: Lang = None,
+    media: MediaQ = None,
+    exclude: ExcludeQ = [],  # noqa: B006 - FastAPI copies query defaults
+    details: Details = True,
+) -> SlateQuery:
+    """The common slate query parameters."""
     if user and session:
         raise InvalidInput("pass user or session, not both")
-    return user or (f"s:{session}" if session else None)
+    user_key = user or (f"s:{session}" if session else None)
+    return SlateQuery(user_key, k, details, language or None, media, tuple(exclude))
 
 
-def _flt(topic: list[str], exclude_topic: list[str], language: str | None, media: str | None,
-         exclude: list[str]) -> RecFilter:  # fmt: skip
-    return RecFilter(
-        topics=tuple(topic),
-        exclude_topics=tuple(exclude_topic),
-        language=language or None,
-        media=media,
-        exclude=tuple(exclude),
-    )
+async def topic_filter(
+    topic: TopicsQ = [],  # noqa: B006
+    exclude_topic: NotTopicsQ = [],  # noqa: B006
+) -> tuple[list[str], list[str]]:
+    """Topics an item must carry and topics it must not (feed, related, trending)."""
+    return topic, exclude_topic
+
+
+SlateDep = Annotated[SlateQuery, Depends(slate_query)]
+TopicsDep = Annotated[tuple[list[str], list[str]], Depends(topic_filter)]
+
+
+def _slate(
+    ctx: AppContext, q: SlateQuery, surface: str, flt: RecFilter, **kwargs: Any
+) -> RecResponse:
+    return recommend(ctx, surface=surface, user_key=q.user_key, k=q.k, flt=flt,
+                     with_items=q.details, **kwargs)  # fmt: skip
 
 
 @router.get("/feed", response_model=RecResponse)
 def feed(
-    ctx: ContextDep,
-    user: UserQ = None,
-    session: SessionQ = None,
-    k: K = 10,
-    topic: TopicsQ = [],  # noqa: B006 - FastAPI copies query defaults
-    exclude_topic: NotTopicsQ = [],  # noqa: B006
-    language: LangQ = None,
-    media: MediaQ = None,
-    exclude: ExcludeQ = [],  # noqa: B006
-    include_converted: Converted = False,
-    details: Details = True,
+    ctx: ContextDep, q: SlateDep, t: TopicsDep, include_converted: Converted = False
 ) -> RecResponse:
     """A personalised feed; a user without history gets the cold-start feed (``policy``).
 
@@ -69,92 +101,38 @@ def feed(
     velocity) and new prompts (freshness), blended. Log the ``request_id`` and
     ``experiments`` with the impression.
     """
-    return recommend(
-        ctx,
-        surface="feed",
-        user_key=_user_key(user, session),
-        k=k,
-        flt=_flt(topic, exclude_topic, language, media, exclude),
-        include_converted=include_converted,
-        with_items=details,
-    )
+    flt = q.flt(*t)
+    return _slate(ctx, q, "feed", flt, include_converted=include_converted)
 
 
 @router.get("/items/{item_id}/related", response_model=RecResponse)
 def related(
     ctx: ContextDep,
     item_id: Annotated[str, Path(min_length=1, max_length=128)],
-    user: UserQ = None,
-    session: SessionQ = None,
-    k: K = 10,
-    topic: TopicsQ = [],  # noqa: B006
-    exclude_topic: NotTopicsQ = [],  # noqa: B006
-    language: LangQ = None,
-    media: MediaQ = None,
-    exclude: ExcludeQ = [],  # noqa: B006
+    q: SlateDep,
+    t: TopicsDep,
     include_converted: Converted = False,
-    details: Details = True,
 ) -> RecResponse:
     """Items related to ``item_id``: by behaviour (co-occurrence, CF) and content."""
-    return recommend(
-        ctx,
-        surface="related",
-        user_key=_user_key(user, session),
-        item_id=item_id,
-        k=k,
-        flt=_flt(topic, exclude_topic, language, media, exclude),
-        include_converted=include_converted,
-        with_items=details,
-    )
+    flt = q.flt(*t)
+    return _slate(ctx, q, "related", flt, item_id=item_id, include_converted=include_converted)
 
 
 @router.get("/trending", response_model=RecResponse)
-def trending(
-    ctx: ContextDep,
-    user: UserQ = None,
-    session: SessionQ = None,
-    k: K = 10,
-    topic: TopicsQ = [],  # noqa: B006
-    exclude_topic: NotTopicsQ = [],  # noqa: B006
-    language: LangQ = None,
-    media: MediaQ = None,
-    exclude: ExcludeQ = [],  # noqa: B006
-    details: Details = True,
-) -> RecResponse:
+def trending(ctx: ContextDep, q: SlateDep, t: TopicsDep) -> RecResponse:
     """Rising items: the last day's engagement against the week's baseline."""
-    return recommend(
-        ctx,
-        surface="trending",
-        user_key=_user_key(user, session),
-        k=k,
-        flt=_flt(topic, exclude_topic, language, media, exclude),
-        include_converted=True,
-        with_items=details,
-    )
+    return _slate(ctx, q, "trending", q.flt(*t), include_converted=True)
 
 
 @router.get("/topics/{topic_id}/feed", response_model=RecResponse)
 def topic_feed(
-    ctx: ContextDep,
-    topic_id: Annotated[str, Path(min_length=1, max_length=128)],
-    user: UserQ = None,
-    session: SessionQ = None,
-    k: K = 10,
-    language: LangQ = None,
-    media: MediaQ = None,
-    exclude: ExcludeQ = [],  # noqa: B006
+    ctx: ContextDep, topic_id: Annotated[str, Path(min_length=1, max_length=128)], q: SlateDep
 ) -> RecResponse:
     """A topic page: popular and new items on the topic, personalised when the user has history."""
     from twinengine.catalog import service as catalog
 
     catalog.get_topic(ctx.db, topic_id=topic_id)  # NotFound for an unknown topic
-    return recommend(
-        ctx,
-        surface="topic",
-        user_key=_user_key(user, session),
-        k=k,
-        flt=_flt([topic_id], [], language, media, exclude),
-    )
+    return _slate(ctx, q, "topic", q.flt([topic_id]))
 
 
 def _warm(ctx: AppContext) -> None:
