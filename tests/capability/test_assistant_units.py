@@ -77,6 +77,42 @@ def test_non_english_briefs(
     assert "poster" in u.deliverable and "poster-flyer" in {t.id for t in u.topics}
 
 
+def test_an_image_for_a_video_is_not_a_video(topics: TopicIndex) -> None:
+    u = understand("YouTube thumbnail for a video about learning Japanese fast", topics)
+    assert u.media is None and "video" not in u.deliverable
+    ids = {t.id for t in u.topics}
+    assert "thumbnail-banner" in ids and "video-generation" not in ids
+    assert understand("a video ad for my bakery", topics).media == "video"
+
+
+@pytest.mark.parametrize(
+    ("brief", "subject", "query_has", "topic"),
+    [
+        ("귀여운 고양이 스티커 세트", "고양이", "cat", "sticker-emoji"),  # 이 is part of the word
+        ("京都の街並みを水彩画で描いてください", "京都の街並み", "kyoto", "japanese"),
+        (
+            "アニメ風の女の子のキャラクターデザイン、三面図",
+            "女の子",
+            "three views",
+            "character-sheet",
+        ),
+        ("产品图：一瓶护肤精华，白色背景，高级感", "护肤精华 白色背景", "serum", "beauty-products"),
+        (
+            "ilustración en acuarela de un zorro en el bosque en invierno",
+            "zorro",
+            "fox",
+            "watercolor",
+        ),
+    ],
+)
+def test_glossary_carries_subjects_into_english(
+    topics: TopicIndex, brief: str, subject: str, query_has: str, topic: str
+) -> None:
+    u = understand(brief, topics)
+    assert subject in u.subject and query_has in u.query
+    assert topic in {t.id for t in u.topics}
+
+
 def test_target_language(topics: TopicIndex) -> None:
     assert understand("make this prompt in Japanese", topics).target_language == "ja"
     assert understand("このプロンプトを英語で", topics).target_language == "en"

@@ -140,7 +140,8 @@ _REMIX_VERB = re.compile(
 _CJK_FILLERS = re.compile(
     r"のための|のために|向けの|向け|っぽい|みたいな|的な|な感じ|を作って(?:ください)?|作って|ください|"
     r"を生成|して|一张|一个|一幅|帮我|给我|请|生成|设计|制作|画一|用于|为了|만들어\s*줘|만들어\s*주세요|"
-    r"만들어|주세요|위한|그려\s*줘"
+    r"만들어|주세요|위한|그려\s*줘|を?描いて|で描く|風の|な感じ|感じ|风格|風格|느낌|스타일|"
+    r"一瓶|一杯|一只|一位|一座"
 )
 _EDGE_PARTICLES = re.compile(r"^[のをにでがはと的与和及、,\s]+|[のをにでがはとな的与和及、,\s]+$")
 # Korean particles come off only when a word of two syllables or more stays ("가을" keeps its 을).
@@ -342,6 +343,12 @@ def _constraints(text: str) -> tuple[list[str], list[str], list[tuple[int, int]]
     return list(dict.fromkeys(out)), quoted, spans, media
 
 
+def _strip_particles(piece: str) -> str:
+    piece = _EDGE_PARTICLES.sub("", piece)
+    # A glossary word keeps its last syllable: "고양이" (cat) is not "고양" + the particle 이.
+    return piece if piece.lower() in GLOSSARY else _KO_PARTICLE.sub("", piece)
+
+
 def _subject(text: str, lang: str, drop: list[tuple[int, int]]) -> str:
     """What is left of the brief once style, deliverable, mood and constraints are taken out."""
     chars = list(text)
@@ -351,10 +358,7 @@ def _subject(text: str, lang: str, drop: list[tuple[int, int]]) -> str:
     rest = "".join(chars)
     if _is_cjk(rest) and lang in ("ja", "zh", "ko"):
         rest = _CJK_FILLERS.sub(" ", rest)
-        pieces = [
-            _KO_PARTICLE.sub("", _EDGE_PARTICLES.sub("", p))
-            for p in re.split(r"[\s,，。、!！?？]+", rest)
-        ]
+        pieces = [_strip_particles(p) for p in re.split(r"[\s,，。、!！?？:：;；]+", rest)]
         return " ".join(p for p in pieces if len(p) >= 1).strip()[:120]
     rest = _REMIX_VERB.sub(" ", _REQUEST.sub(" ", rest))
     stop = STOPWORDS.get(lang, STOPWORDS["en"]) | STOPWORDS["en"]
@@ -412,7 +416,17 @@ def understand(
             continue
         drop.append((hit.start, hit.end))
         if facet == "video" and hit.topic == "video-generation":
-            media = "video"
+            if any(
+                index.topics.get(d.topic or "", {}).get("facet") == "deliverable"
+                for d in hits
+                if d.end <= hit.start
+            ):
+                # "a thumbnail for a video", "a poster for my video": the artefact is an image,
+                # so the video filter (and topic) would retrieve only the wrong kind of prompt.
+                deliverable.remove(hit.english)
+                scores.pop(hit.topic, None)
+            else:
+                media = "video"
     subject = _subject(text, lang, drop)
     glosses = [h.english for h in hits if h.english.lower() != h.text.lower()]
     if lang != "en" and glosses:
