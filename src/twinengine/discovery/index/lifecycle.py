@@ -54,6 +54,52 @@ class Meta:
     titles: list[str]
 
 
+class FacetColumn:
+    """One facet field as a sparse (rows x values) 0/1 matrix: counts over any row set are one
+    sparse mat-vec and a value's rows are one column slice, instead of Python loops over 11k rows
+    per query (measured in ``bench/search.py``: facets of a lexical query matching most of the
+    catalog went from tens of ms to well under one)."""
+
+    def __init__(self, values_per_row: Sequence[Sequence[str]]) -> None:
+        from scipy import sparse
+
+        codes: dict[str, int] = {}
+        indptr = [0]
+        indices: list[int] = []
+        for vals in values_per_row:
+            for v in dict.fromkeys(vals):
+                indices.append(codes.setdefault(v, len(codes)))
+            indptr.append(len(indices))
+        self.values = list(codes)
+        self.code = codes
+        shape = (len(values_per_row), len(codes))
+        data = np.ones(len(indices), dtype=np.float32)
+        self.rows_by_value = sparse.csc_matrix(
+            sparse.csr_matrix((data, np.asarray(indices), np.asarray(indptr)), shape=shape)
+        )
+
+    def counts(self, rows: np.ndarray) -> list[tuple[str, int]]:
+        """(value, number of ``rows`` holding it), most frequent first, then by value."""
+        if not len(rows) or not self.values:
+            return []
+        x = np.zeros(self.rows_by_value.shape[0], dtype=np.float32)
+        x[rows] = 1.0
+        n = np.rint(self.rows_by_value.T @ x).astype(np.int64)
+        found = np.flatnonzero(n)
+        pairs = [(self.values[j], int(n[j])) for j in found]
+        pairs.sort(key=lambda p: (-p[1], p[0]))
+        return pairs
+
+    def has(self, value: str) -> np.ndarray:
+        """Boolean row mask of the rows holding ``value``."""
+        out = np.zeros(self.rows_by_value.shape[0], dtype=bool)
+        j = self.code.get(value)
+        if j is not None:
+            m = self.rows_by_value
+            out[m.indices[m.indptr[j] : m.indptr[j + 1]]] = True
+        return out
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """One consistent search index: ids, lexical, dense and filter data, row-aligned."""
@@ -73,6 +119,18 @@ class Snapshot:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def facet(self, name: str) -> FacetColumn:
+        """The sparse column of facet ``name`` (topics, languages, collection, media), built on
+        first use and kept for the snapshot's life (snapshots never change)."""
+        cache = self.__dict__.setdefault("_facets", {})
+        col = cache.get(name)
+        if col is None:
+            raw = getattr(self.meta, name)
+            if name in ("collection", "media"):
+                raw = [(v,) if v else () for v in raw]
+            col = cache[name] = FacetColumn(raw)
+        return col
+
     def mask(self, flt: ItemFilter | None) -> np.ndarray | None:
         """Boolean row mask for ``flt`` (None when it filters nothing)."""
         if flt is None:
@@ -82,16 +140,16 @@ class Snapshot:
         out = np.ones(n, dtype=bool)
         active = False
         for topic in flt.topics:
-            out &= np.fromiter((topic in t for t in m.topics), bool, n)
+            out &= self.facet("topics").has(topic)
             active = True
         if flt.language:
-            out &= np.fromiter((flt.language in langs for langs in m.languages), bool, n)
+            out &= self.facet("languages").has(flt.language)
             active = True
         if flt.collection:
-            out &= np.fromiter((c == flt.collection for c in m.collection), bool, n)
+            out &= self.facet("collection").has(flt.collection)
             active = True
         if flt.media:
-            out &= np.fromiter((x == flt.media for x in m.media), bool, n)
+            out &= self.facet("media").has(flt.media)
             active = True
         if flt.published_from:
             out &= m.published >= (flt.published_from - _EPOCH).days

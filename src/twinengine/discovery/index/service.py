@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -139,26 +138,16 @@ def _hit(
 
 def facet_counts(snap: Snapshot, rows: np.ndarray) -> FacetCounts:
     """Counts of topics, languages, collections and media over ``rows`` of the snapshot."""
-    m = snap.meta
-    topics: Counter[str] = Counter()
-    langs: Counter[str] = Counter()
-    for r in rows.tolist():
-        topics.update(m.topics[r])
-        langs.update(m.languages[r])
-    colls = Counter(m.collection[r] for r in rows.tolist() if m.collection[r])
-    media = Counter(m.media[r] for r in rows.tolist())
 
-    def vc(c: Counter[str]) -> list[ValueCount]:
-        return [
-            ValueCount(value=v, count=n) for v, n in sorted(c.items(), key=lambda x: (-x[1], x[0]))
-        ]
+    def vc(name: str) -> list[ValueCount]:
+        return [ValueCount(value=v, count=n) for v, n in snap.facet(name).counts(rows)]
 
     return FacetCounts(
         total=len(rows),
-        topics=vc(topics),
-        languages=vc(langs),
-        collections=vc(colls),
-        media=vc(media),
+        topics=vc("topics"),
+        languages=vc("languages"),
+        collections=vc("collection"),
+        media=vc("media"),
     )
 
 
