@@ -2,7 +2,8 @@
 
 ``events`` holds every event as received (idempotent by ``event_id``). ``impressions`` expands
 each impression event into one row per shown item with its position, which is what
-features, click models and experiment analysis read.
+features, click models and experiment analysis read. It is a view over ``events.slate``
+(migration 0012): written never, read like a table.
 """
 
 from sqlalchemy import Column, DateTime, Float, Index, Integer, String, Table, func
@@ -36,6 +37,7 @@ events = Table(
     # Only what readers use (migration 0011): every index is paid on each ingested row.
     Index("ix_events_ts", "ts"),
     Index("ix_events_user_ts", "user_key", "ts"),
+    Index("ix_events_request", "request_id"),  # clicks -> the slate they came from
 )
 
 impressions = Table(
@@ -49,7 +51,4 @@ impressions = Table(
     Column("surface", String(16)),
     Column("ts", DateTime(timezone=True), nullable=False),
     Column("experiments", JsonType),
-    # Only what readers use (migration 0011): every index is paid on each ingested row.
-    Index("ix_impressions_ts", "ts"),
-    Index("ix_impressions_request_item", "request_id", "item_id"),
 )

@@ -3,7 +3,8 @@
 The write path is the hot one (tens of thousands of events a second), so on SQLite it talks to
 the driver directly with ``executemany`` inside one ``BEGIN IMMEDIATE`` transaction; on
 Postgres it uses SQLAlchemy Core's batched multi-row INSERT ... ON CONFLICT DO NOTHING
-RETURNING, which also tells which events were new.
+RETURNING, which also tells which events were new. Only ``events`` is written: the
+per-item ``impressions`` rows are a view over the impression events' slates.
 """
 
 from __future__ import annotations
@@ -24,17 +25,9 @@ EVENT_COLS = (
     "event_id", "type", "ts", "user_id", "session_id", "user_key", "request_id", "surface",
     "item_id", "position", "slate", "experiments", "kind", "value", "attributes",
 )  # fmt: skip
-IMPRESSION_COLS = (
-    "event_id", "position", "item_id", "request_id", "user_key", "surface", "ts", "experiments",
-)  # fmt: skip
-
 _SQLITE_EVENTS = (
     f"INSERT INTO events ({', '.join(EVENT_COLS)}) VALUES ({', '.join('?' * len(EVENT_COLS))}) "
     "ON CONFLICT(event_id) DO NOTHING"
-)
-_SQLITE_IMPRESSIONS = (
-    f"INSERT INTO impressions ({', '.join(IMPRESSION_COLS)}) "
-    f"VALUES ({', '.join('?' * len(IMPRESSION_COLS))}) ON CONFLICT(event_id, position) DO NOTHING"
 )
 
 
@@ -58,23 +51,6 @@ def event_rows(events_: list[dict[str, Any]], now: dt.datetime) -> list[dict[str
     return out
 
 
-def impression_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
-    """One ``impressions`` row per shown item of an impression event row."""
-    return [
-        {
-            "event_id": row["event_id"],
-            "position": pos,
-            "item_id": item_id,
-            "request_id": row["request_id"],
-            "user_key": row["user_key"],
-            "surface": row["surface"],
-            "ts": row["ts"],
-            "experiments": row["experiments"],
-        }
-        for pos, item_id in enumerate(row["slate"] or (), start=row["position"] or 1)
-    ]
-
-
 # One encoder built once: ``json.dumps`` with non-default separators builds a new one per call.
 _dumps_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -94,24 +70,22 @@ def insert_batch(
 ) -> tuple[int, int]:
     """Store validated events (unique ids) in one transaction; return (new, impression rows).
 
-    Events whose ``event_id`` is already stored are skipped, and so are their impressions:
-    re-sending a batch changes nothing.
+    Events whose ``event_id`` is already stored are skipped (their impressions are the view
+    of the stored slate): re-sending a batch changes nothing.
     """
     if db.dialect == "sqlite":
         return _insert_sqlite(db, batch, now=now, fsync=fsync)
     return _insert_generic(db, event_rows(batch, now))
 
 
-def _sqlite_rows(
-    new: list[dict[str, Any]], now: dt.datetime
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _sqlite_rows(new: list[dict[str, Any]], now: dt.datetime) -> tuple[list[tuple[Any, ...]], int]:
     # One pass from validated event dicts to driver tuples: this loop is the hot path, so it
     # binds methods to locals and formats each distinct timestamp once per batch.
     now_s = _sqlite_ts(now)
     dump = _dumps_compact
     evs: list[tuple[Any, ...]] = []
-    imps: list[tuple[Any, ...]] = []
     add = evs.append
+    n_imps = 0
     ts_text: dict[dt.datetime, str] = {}
     for e in new:
         get = e.get
@@ -123,23 +97,16 @@ def _sqlite_rows(
             if ts_s is None:
                 ts_s = ts_text[ts] = _sqlite_ts(ts)
         user_id, session_id = get("user_id"), get("session_id")
-        user_key = user_id or f"s:{session_id}"
-        exps = get("experiments")
-        exps_s = None if exps is None else dump(exps)
-        slate, attrs = get("slate"), get("attributes")
-        request_id, surface = get("request_id"), get("surface")
-        eid = e["event_id"]
+        exps, slate, attrs = get("experiments"), get("slate"), get("attributes")
+        if slate:
+            n_imps += len(slate)
         add(
-            (eid, e["type"], ts_s, user_id, session_id, user_key, request_id, surface,
-             get("item_id"), get("position"), None if slate is None else dump(slate), exps_s,
+            (e["event_id"], e["type"], ts_s, user_id, session_id, user_id or f"s:{session_id}",
+             get("request_id"), get("surface"), get("item_id"), get("position"),
+             None if slate is None else dump(slate), None if exps is None else dump(exps),
              get("kind"), get("value"), None if attrs is None else dump(attrs))
         )  # fmt: skip
-        if slate:
-            imps += [
-                (eid, pos, item, request_id, user_key, surface, ts_s, exps_s)
-                for pos, item in enumerate(slate, get("position") or 1)
-            ]
-    return evs, imps
+    return evs, n_imps
 
 
 def _insert_sqlite(
@@ -162,10 +129,8 @@ def _insert_sqlite(
                 sql = f"SELECT event_id FROM events WHERE event_id IN ({marks})"
                 seen.update(r[0] for r in conn.execute(sql, chunk).fetchall())
             new = [r for r in rows if r["event_id"] not in seen] if seen else rows
-            evs, imps = _sqlite_rows(new, now)
+            evs, n_imps = _sqlite_rows(new, now)
             conn.executemany(_SQLITE_EVENTS, evs)
-            if imps:
-                conn.executemany(_SQLITE_IMPRESSIONS, imps)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -179,7 +144,7 @@ def _insert_sqlite(
         raise
     finally:
         fairy.close()
-    return len(new), len(imps)
+    return len(new), n_imps
 
 
 def _insert_generic(db: Database, rows: list[dict[str, Any]]) -> tuple[int, int]:
@@ -195,16 +160,12 @@ def _insert_generic(db: Database, rows: list[dict[str, Any]]) -> tuple[int, int]
                 )
                 res = conn.execute(stmt, rows[start : start + step])
                 inserted.update(r[0] for r in res)
-            imps = [
-                i
-                for r in rows
-                if r["type"] == "impression" and r["event_id"] in inserted
-                for i in impression_rows(r)
-            ]
-            db.upsert(conn, impressions, imps, key=["event_id", "position"], update=[])
+            n_imps = sum(
+                len(r["slate"] or ()) for r in rows if r["event_id"] in inserted and r["slate"]
+            )
     except DBAPIError as exc:
         raise BackendUnavailable(f"event store write failed: {exc.orig}") from exc
-    return len(inserted), len(imps)
+    return len(inserted), n_imps
 
 
 # --- readers -----------------------------------------------------------------------------------
