@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from twinengine.capability.dubbing._media import SR
-from twinengine.capability.dubbing.asr import Segment
+from twinengine.capability.dubbing.asr import Segment, Word
 
 
 @dataclass
@@ -34,21 +34,34 @@ class Slot:
 def split_lines(
     segments: list[Segment], *, max_seconds: float = 7.0, pause: float = 0.45
 ) -> list[tuple[float, float, str]]:
-    """Subtitle-sized lines from word timestamps: break at sentence ends, long pauses, 7 s."""
+    """Subtitle-sized lines from word timestamps: break at sentence ends, long pauses, 7 s.
+
+    Words run on across ASR segments: a segment boundary is where the recogniser's window
+    ended, not where the speaker paused, and a line cut there ("Serve the food on" / "warm
+    plates") gets a slot too short to fit and a translation of half a sentence.
+    """
     lines: list[tuple[float, float, str]] = []
+    cur: list[Word] = []
+
+    def flush() -> None:
+        if cur:
+            lines.append((cur[0].start, cur[-1].end, " ".join(x.text for x in cur)))
+            cur.clear()
+
     for seg in segments:
         words = [w for w in seg.words if w.text]
-        if not words:
+        if not words:  # a backend without word times: the segment is the line
+            flush()
             lines.append((seg.start, seg.end, seg.text))
             continue
-        cur = [words[0]]
-        for prev, w in zip(words, words[1:], strict=False):
-            sentence_end = prev.text.rstrip()[-1:] in ".?!"
-            if sentence_end or w.start - prev.end > pause or w.end - cur[0].start > max_seconds:
-                lines.append((cur[0].start, cur[-1].end, " ".join(x.text for x in cur)))
-                cur = []
+        for w in words:
+            if cur:
+                prev = cur[-1]
+                sentence_end = prev.text.rstrip()[-1:] in ".?!"
+                if sentence_end or w.start - prev.end > pause or w.end - cur[0].start > max_seconds:
+                    flush()
             cur.append(w)
-        lines.append((cur[0].start, cur[-1].end, " ".join(x.text for x in cur)))
+    flush()
     return [(a, max(b, a + 0.2), " ".join(t.split())) for a, b, t in lines if t.strip()]
 
 
