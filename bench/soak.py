@@ -318,6 +318,47 @@ def count_stored(database_url: str, ids: set[str]) -> tuple[int, int]:
     return found, rows
 
 
+def cpu_cost(fleet: Fleet, load: Load, n: int) -> dict[str, dict[str, float | None]]:
+    """CPU ms per request by kind, server (api0, from /proc) and generator, sent one at a time.
+
+    CPU time rather than wall time, so that it says where capacity goes even on a shared
+    machine; ``health`` is the HTTP and framework floor (client and server).
+    """
+    pid = fleet.api[0].pid if fleet.api[0] else 0
+    base = f"http://127.0.0.1:{fleet.ports[0]}"
+    out: dict[str, dict[str, float | None]] = {}
+
+    async def one_kind(client: httpx.AsyncClient, kind: str) -> None:
+        reqs = [("health", "GET", "/v1/health", None)] * n if kind == "health" else []
+        while len(reqs) < n:
+            if (req := load._request())[0] == kind:
+                reqs.append(req)
+        ms, ok = [], 0
+        server0, client0 = proc_stat(pid)[1], time.process_time()
+        for _, method, path, body in reqs:
+            start = time.perf_counter()
+            resp = await client.request(method, base + path, json=body)
+            ms.append((time.perf_counter() - start) * 1000)
+            ok += resp.status_code == 200
+        out[kind] = {
+            "server_cpu_ms": round((proc_stat(pid)[1] - server0) * 1000 / n, 1),
+            "generator_cpu_ms": round((time.process_time() - client0) * 1000 / n, 2),
+            "wall_p50_ms": pct(ms, 50),
+            "ok": ok / n,
+        }
+
+    async def run() -> None:
+        async with httpx.AsyncClient(timeout=60) as client:
+            await client.get(base + "/v1/health")
+            for kind in ["health", *MIX]:
+                await one_kind(client, kind)
+
+    asyncio.run(run())
+    mixed = sum(MIX[k] * (out[k]["server_cpu_ms"] or 0) for k in MIX)
+    out["mix"] = {"server_cpu_ms": round(mixed, 1), "max_rps_per_core": round(1000 / mixed, 1)}
+    return out
+
+
 def drop_content(n: int, rows: list[dict[str, Any]], tag: str) -> str:
     """A small JSONL drop: real catalog rows as new items (new ids, the title marked)."""
     out = []
@@ -347,6 +388,9 @@ def main() -> None:  # noqa: C901 - one linear script: start, load, kill, check,
     ap.add_argument("--drops", type=int, default=4, help="content drops queued during the run")
     ap.add_argument("--flow-timeout", type=float, default=300, help="wait for drops, seconds")
     ap.add_argument("--startup-timeout", type=float, default=300)
+    ap.add_argument(
+        "--cost", type=int, default=0, help="first send N of each kind one at a time: CPU ms each"
+    )
     ap.add_argument("--kill", action="store_true", help="kill -9 one API and one worker")
     ap.add_argument("--kill-at", type=float, default=0.4, help="fraction of --duration")
     ap.add_argument("--restart-after", type=float, default=3, help="seconds after the kill")
@@ -390,6 +434,9 @@ def main() -> None:  # noqa: C901 - one linear script: start, load, kill, check,
         with gzip.open(DEMO_CATALOG, "rt", encoding="utf-8") as fh:
             drop_rows = [json.loads(line) for line in islice(fh, 3 * args.drops)]
         load = Load(fleet, args.rps, items, args.max_inflight)
+        if args.cost:
+            result["cpu_ms_per_request"] = cpu_cost(fleet, load, args.cost)
+            print("CPU ms per request:", json.dumps(result["cpu_ms_per_request"]), flush=True)
         run_tag = uuid.uuid4().hex[:6]
         state: dict[str, Any] = {
             "last_rss": -1e9,

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 
 if TYPE_CHECKING:
     from twinengine.storage.database import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x7477696E  # any fixed bigint: the Postgres advisory lock key for upgrades
 
 
 def alembic_config(db: Database) -> Config:
@@ -30,6 +32,11 @@ def upgrade(db: Database, revision: str = "heads") -> None:
     """
     cfg = alembic_config(db)
     with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # API processes and workers starting together would otherwise run the same
+            # migration at once (duplicate-type / missing-index errors): one at a time, held
+            # to the end of this transaction; the next one then finds nothing left to do.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
