@@ -324,6 +324,7 @@ async def _paced(port: int, paths: list[str], *, rps: float) -> dict[str, Any]:
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     lat: list[float] = []
     errors = 0
+    statuses: dict[str, int] = {}
 
     async def one(path: str, due: float) -> None:
         nonlocal errors
@@ -337,11 +338,14 @@ async def _paced(port: int, paths: list[str], *, rps: float) -> dict[str, Any]:
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
             await reader.readexactly(length)
-            ok = head.startswith(b"HTTP/1.1 200")
+            status = head[9:12].decode()
+            ok = status == "200"
             idle.append(conn)
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            ok = False
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            ok, status = False, type(exc).__name__
             writer.close()
+        if not ok:
+            statuses[status] = statuses.get(status, 0) + 1
         lat.append((time.perf_counter() - due) * 1000)
         errors += 0 if ok else 1
 
@@ -360,6 +364,7 @@ async def _paced(port: int, paths: list[str], *, rps: float) -> dict[str, Any]:
     return {
         "requests": len(paths),
         "errors": errors,
+        "error_kinds": statuses,
         "p50_ms": round(float(np.percentile(a, 50)), 2),
         "p99_ms": round(float(np.percentile(a, 99)), 2),
         "max_ms": round(float(a.max()), 2),
