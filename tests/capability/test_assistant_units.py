@@ -15,8 +15,10 @@ from twinengine.capability.assistant.guard import (
     markers_of,
 )
 from twinengine.capability.assistant.language import detect_language
+from twinengine.capability.assistant.retrieve import coverage, coverage_terms
 from twinengine.capability.assistant.understand import TopicIndex, understand
 from twinengine.catalog.demo import DEMO_TAXONOMY
+from twinengine.catalog.schemas import ItemPublic
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +180,30 @@ def test_placeholders_get_the_brief_and_stay_templates(topics: TopicIndex) -> No
     assert '{argument name="subject" default="red fox"}' in template
     assert '{argument name="lighting" default="soft"}' in template
     assert [s.filled_from for s in slots] == ["brief", "brief", "brief", "default"]
+
+
+def test_other_languages_search_english_glosses_and_the_brief_apart(topics: TopicIndex) -> None:
+    u = understand("un póster acogedor para la venta de otoño de mi panadería", topics)
+    assert u.native_query == "un póster acogedor para la venta de otoño de mi panadería"
+    assert "bakery" in u.query and "panadería" not in u.query and "para" not in u.query.split()
+    assert understand("a cosy poster for my bakery", topics).native_query is None
+
+
+def _item(item_id: str, title: str, body: str) -> ItemPublic:
+    return ItemPublic(
+        id=item_id, title=title, description="", body=body, media="image", languages=["en"],
+        author="", author_url="", source_url="", licence="", collection="", published=None,
+        image_urls=[], attributes={},
+    )  # fmt: skip
+
+
+def test_coverage_prefers_the_briefs_subject_with_its_deliverable(topics: TopicIndex) -> None:
+    subject, deliverable = coverage_terms(
+        understand("a cosy poster for my bakery's autumn sale", topics)
+    )
+    assert subject == ["bakery", "autumn", "sale"] and "poster" in deliverable
+    bakery = _item("a", "Bakery Autumn Sale Poster", "a poster for a bakery's autumn sale")
+    mood = _item("b", "Autumn Mood Portrait Poster", "a woman among falling leaves, poster layout")
+    other = _item("c", "Cyberpunk Street", "neon signs at night")
+    scores = [coverage(i, subject, deliverable) for i in (bakery, mood, other)]
+    assert scores[0] > scores[1] > scores[2] == 0.0 and scores[0] == 1.0

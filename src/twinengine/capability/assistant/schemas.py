@@ -54,7 +54,10 @@ class Understanding(BaseModel):
         default=None, description="a language the brief asks the prompt to be in ('in Japanese')"
     )
     topics: list[TopicGuess]
-    query: str = Field(description="the retrieval query built from the brief")
+    query: str = Field(description="the retrieval query built from the brief (in English)")
+    native_query: str | None = Field(
+        default=None, description="the brief as written, searched too when it is not English"
+    )
 
 
 class Placeholder(BaseModel):

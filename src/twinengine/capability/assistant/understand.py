@@ -458,8 +458,9 @@ def understand(
     ]
     query_parts = [subject_en, *deliverable, *style, *mood]
     query = " ".join(p for p in query_parts if p).strip() or english_view
-    if lang != "en":
-        query = f"{query} {text}"
+    # Other languages: the glosses make the main (English) query, the brief as written is
+    # searched separately, so its words cannot pull in any prompt in that language.
+    native = text if lang != "en" else None
     return Understanding(
         language=language or lang,
         language_confidence=round(confidence, 3),
@@ -474,6 +475,7 @@ def understand(
         target_language=target,
         topics=topics,
         query=" ".join(query.split())[:400],
+        native_query=native,
     )
 
 
