@@ -128,3 +128,38 @@ def test_probe_refuses_what_is_not_a_video(tmp_path: Path) -> None:
     bogus.write_bytes(b"this is not a video at all")
     with pytest.raises(InvalidInput):
         _media.probe(bogus)
+
+
+def test_split_lines_runs_on_across_asr_segments() -> None:
+    # The recogniser's window ended mid-sentence: the line must not end there.
+    segs = [
+        Segment(0.0, 0.8, "Serve the food on", [Word(0.0, 0.3, "Serve"), Word(0.3, 0.8, "on")]),
+        Segment(0.8, 2.0, "warm plates.", [Word(0.8, 1.2, "warm"), Word(1.2, 2.0, "plates.")]),
+        Segment(3.0, 3.5, "Bye.", []),
+    ]
+    lines = timing.split_lines(segs)
+    assert lines == [(0.0, 2.0, "Serve on warm plates."), (3.0, 3.5, "Bye.")]
+
+
+def test_spectrum_matching_moves_the_long_term_spectrum_to_the_source() -> None:
+    from scipy.signal import lfilter
+
+    from twinengine.capability.dubbing.voice import (
+        apply_gain,
+        long_term_spectrum,
+        spectrum_gain,
+    )
+
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal(SR * 2).astype(np.float32) * 0.1
+    source = lfilter([1.0], [1.0, -0.9], noise).astype(np.float32)  # dark: low-pass tilt
+    synth = lfilter([1.0, -0.9], [1.0], noise).astype(np.float32)  # bright: high-pass tilt
+    target = long_term_spectrum(source)
+    out = apply_gain(synth, spectrum_gain(target, long_term_spectrum(synth)))
+    assert out.size == synth.size
+
+    def gap(x: np.ndarray) -> float:
+        d = long_term_spectrum(x) - target
+        return float(np.std(d - d.mean()))
+
+    assert gap(out) < 0.5 * gap(synth)

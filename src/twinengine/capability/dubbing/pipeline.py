@@ -227,11 +227,19 @@ def _tune(
     emb: np.ndarray,
     profile: VoiceProfile,
     enc: Any,
+    ltas: np.ndarray,
 ) -> tuple[str, dict[str, Any]]:
-    """Pick the voice and Praat formant shift whose conversion of the calibration sentence is
-    closest to the speaker (speaker-embedding cosine): a small grid search, measured rather
-    than guessed from formant ratios. Only the three most intelligible voices compete."""
-    from twinengine.capability.dubbing.voice import PraatMatcher, cosine
+    """Pick the voice and Praat formant shift whose conversion of the calibration sentence
+    (then spectrum-matched to the speaker's ``ltas``, as ``_match`` will do) is closest to the
+    speaker (speaker-embedding cosine): a small grid search, measured rather than guessed from
+    formant ratios. Only the three most intelligible voices compete."""
+    from twinengine.capability.dubbing.voice import (
+        PraatMatcher,
+        apply_gain,
+        cosine,
+        long_term_spectrum,
+        spectrum_gain,
+    )
 
     pm = PraatMatcher()
     text = _CALIBRATION.get(target, _CALIBRATION["en"])
@@ -242,6 +250,7 @@ def _tune(
             out = pm.convert(
                 sample, shift=shift, pitch_median=profile.pitch_median, range_factor=1.0
             )
+            out = apply_gain(out, spectrum_gain(ltas, long_term_spectrum(out)))
             sim = cosine(emb, enc.embed(out, SR))
             if sim > best[0]:
                 best = (sim, v, shift)
@@ -251,7 +260,7 @@ def _tune(
 def _speakers(ctx: AppContext, run: Run) -> dict[str, Any]:
     """Cluster line embeddings into speakers; pick one TTS voice per speaker (the closest
     candidate voice when voice matching is on, else the default order) and profile both."""
-    from twinengine.capability.dubbing.voice import cosine, voice_profile
+    from twinengine.capability.dubbing.voice import cosine, long_term_spectrum, voice_profile
 
     lines = run.load("transcript.json")["lines"]
     audio, _ = read_wav(run.path("source.wav"))
@@ -272,6 +281,7 @@ def _speakers(ctx: AppContext, run: Run) -> dict[str, Any]:
         own = np.concatenate([c for c, lab in zip(clips, labels, strict=True) if lab == k])
         emb = enc.embed(own, SR)
         profile = voice_profile(own, SR)
+        ltas = long_term_spectrum(own)
         tuned = None
         if voice_embs and ctx.settings.dub_voice_matcher == "praat":
             voice, tuned = _tune(
@@ -281,6 +291,7 @@ def _speakers(ctx: AppContext, run: Run) -> dict[str, Any]:
                 emb,
                 profile,
                 enc,
+                ltas,
             )
         elif voice_embs:
             free = [v for v in candidates if v not in used][:4] or candidates
@@ -289,6 +300,7 @@ def _speakers(ctx: AppContext, run: Run) -> dict[str, Any]:
             voice = candidates[k % len(candidates)]
         used.add(voice)
         np.save(run.path(f"speaker{k}.npy"), emb)
+        np.save(run.path(f"speaker{k}-ltas.npy"), ltas)
         speakers.append(
             {
                 "id": k,
@@ -371,8 +383,14 @@ def _tts(ctx: AppContext, run: Run) -> dict[str, Any]:
 
 def _match(ctx: AppContext, run: Run) -> dict[str, Any]:
     """Convert each line toward its speaker's voice (with the parameters the speakers stage
-    tuned for the praat matcher, else the backend's own mapping)."""
-    from twinengine.capability.dubbing.voice import PraatMatcher
+    tuned for the praat matcher, then one EQ per speaker matching the converted lines' long-term
+    spectrum to the speaker's; else the backend's own mapping)."""
+    from twinengine.capability.dubbing.voice import (
+        PraatMatcher,
+        apply_gain,
+        long_term_spectrum,
+        spectrum_gain,
+    )
 
     rows = run.load("translation.json")["lines"]
     folder = run.path("match")
@@ -383,6 +401,7 @@ def _match(ctx: AppContext, run: Run) -> dict[str, Any]:
     backend = ctx.settings.dub_voice_matcher
     matcher = MATCHERS.get(backend)(command=ctx.settings.dub_voice_command)
     source, _ = read_wav(run.path("source.wav"))
+    outs: list[np.ndarray] = []
     for i, row in enumerate(rows):
         sp = speakers[row["speaker"]]
         clip, _ = read_wav(run.path("tts", f"{i:04d}.wav"))
@@ -402,6 +421,19 @@ def _match(ctx: AppContext, run: Run) -> dict[str, Any]:
             out = matcher.match(
                 clip, source=VoiceProfile(**sp["profile"]), synth=synth_profile, reference=ref
             )
+        outs.append(out)
+    if isinstance(matcher, PraatMatcher):
+        for k in speakers:
+            idx = [i for i, r in enumerate(rows) if r["speaker"] == k]
+            ltas = run.path(f"speaker{k}-ltas.npy")
+            if not idx or not ltas.exists():
+                continue
+            gain = spectrum_gain(
+                np.load(ltas), long_term_spectrum(np.concatenate([outs[i] for i in idx]))
+            )
+            for i in idx:
+                outs[i] = apply_gain(outs[i], gain)
+    for i, out in enumerate(outs):
         write_wav(folder / f"{i:04d}.wav", out, SR)
     return {"matched": True, "backend": backend}
 

@@ -335,6 +335,53 @@ class PraatMatcher(VoiceMatcher):
         return np.pad(res, (0, audio.size - res.size))
 
 
+# Long-term average spectrum (LTAS) matching: the timbre that pitch and formant shifts leave
+# behind (spectral tilt, nasality, the recording's colour) moved to the source speaker's, by
+# one smooth EQ curve per speaker. scipy's STFT/ISTFT do the filtering. On the 60 s bench clip
+# it took the Resemblyzer cosine of the Praat-converted espeak voice from 0.63 to 0.68; the
+# curve is smoothed over ~100 Hz (5 bins) and clipped to +-12 dB so it cannot copy the
+# source's harmonics or blow up a band the synthetic voice lacks.
+_LTAS_FFT = 1024
+
+
+def long_term_spectrum(audio: np.ndarray, rate: int = SR) -> np.ndarray:
+    """Mean log power spectrum over the speech frames (pauses dropped), ``_LTAS_FFT`` bins."""
+    from scipy.signal import stft
+
+    wav = trim_silence(audio, rate)
+    if wav.size < _LTAS_FFT:
+        raise InvalidInput("too little speech for a long-term spectrum")
+    _, _, z = stft(wav, rate, nperseg=_LTAS_FFT)
+    power = np.abs(z) ** 2
+    energy = power.sum(axis=0)
+    keep = energy > energy.max() * 1e-3
+    return np.log(power[:, keep].mean(axis=1) + 1e-10)
+
+
+def spectrum_gain(
+    source: np.ndarray, synth: np.ndarray, *, smooth_bins: int = 5, max_db: float = 12.0
+) -> np.ndarray:
+    """Per-bin amplitude gain that takes ``synth``'s LTAS to ``source``'s (loudness kept)."""
+    diff = (np.asarray(source) - np.asarray(synth)) / 2  # log power -> log amplitude
+    kernel = np.ones(smooth_bins) / smooth_bins
+    diff = np.convolve(np.pad(diff, smooth_bins // 2, mode="edge"), kernel, mode="valid")
+    limit = max_db / (20 / np.log(10))
+    diff = np.clip(diff, -limit, limit)
+    return np.exp(diff - diff.mean())
+
+
+def apply_gain(audio: np.ndarray, gain: np.ndarray, rate: int = SR) -> np.ndarray:
+    """Filter ``audio`` by a ``spectrum_gain`` curve (same length out)."""
+    from scipy.signal import istft, stft
+
+    if audio.size < _LTAS_FFT:
+        return audio
+    _, _, z = stft(audio, rate, nperseg=_LTAS_FFT)
+    _, out = istft(z * gain[:, None], rate, nperseg=_LTAS_FFT)
+    out = out[: audio.size].astype(np.float32)
+    return np.pad(out, (0, audio.size - out.size))
+
+
 @MATCHERS.register("command")
 class CommandMatcher(VoiceMatcher):
     """A production voice converter run as a command: ``dub_voice_command`` with ``{input}``,
