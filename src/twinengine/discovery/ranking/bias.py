@@ -82,8 +82,22 @@ def harvest_propensities(
         r = c.sum(axis=1) / np.maximum((n * p[None, :]).sum(axis=1), 1e-12)
     if p[0] <= 0:
         raise ModelFitError("no clicks at position 1: cannot normalise the propensity curve")
-    p = p / p[0]
+    p = _non_increasing(p / p[0], c.sum(axis=0))
     return PropensityCurve(tuple(float(x) for x in p), "intervention_harvesting", int(keep.sum()))
+
+
+def _non_increasing(p: np.ndarray, clicks: np.ndarray) -> np.ndarray:
+    """Project ``p`` onto non-increasing curves (examination falls with position).
+
+    Weighted isotonic regression of ``log p`` (scipy's pool-adjacent-violators), weights = clicks
+    at each position (the inverse variance of ``log p_k``); only neighbours that cross are
+    pooled, so a well-determined curve is left as it is.
+    """
+    from scipy.optimize import isotonic_regression
+
+    logp = np.log(np.maximum(p, 1e-9))
+    fit = isotonic_regression(logp, weights=np.maximum(clicks, 1.0), increasing=False).x
+    return np.exp(fit - fit[0])
 
 
 def em_propensities(

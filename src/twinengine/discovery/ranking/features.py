@@ -408,7 +408,8 @@ def build_training_frame(
                 stamps.extend([t] * len(slate))
                 item_ids.extend(slate)
                 user_keys.extend([ev["user_key"]] * len(slate))
-                explore.extend([bool(a.get("explore") or a.get("swap"))] * len(slate))
+                moved = a.get("explore") or a.get("swap") or a.get("orig_positions")
+                explore.extend([bool(moved)] * len(slate))
                 attrs.append(a)
                 rid = ev.get("request_id") or ev["event_id"]
                 for k, item_id in enumerate(slate):

@@ -4,7 +4,11 @@ Multi-objective blend (weights ``w`` are configurable per model and per request)
 
     score = w_rank * s_rank + w_ctr * log p(click) + w_cvr * log p(conversion | click)
 
-``s_rank`` is the LambdaMART margin, ``p(click)`` the CTR head read at position 1 (position is a
+``s_rank`` is the LambdaMART margin, boosted from ``log(item_ctr)`` (the smoothed CTR, the best
+untrained ranking signal on simulator logs): the trees learn corrections to that prior, so with
+few clicked slates the ranker starts where the baseline is instead of re-learning it from sparse
+labels (from scratch it lost to that one feature: held-out true-appeal NDCG@10 0.80 vs 0.82).
+``p(click)`` the CTR head read at position 1 (position is a
 training-only input, so the head learns relevance net of position), ``p(conversion | click)``
 the CVR head trained on clicked rows. With ``w_ctr = w_cvr = 1`` and ``w_rank = 0`` the blend
 orders by expected conversions per impression; ``w_cvr = 0`` is click-only.
@@ -39,6 +43,12 @@ HEAD_FEATURES: dict[str, tuple[str, ...]] = {
 }
 SCHEMA_FORMAT = 1
 _EPS = 1e-6
+RANK_BASE = "log_item_ctr"  # base margin of the LambdaMART head (see the module docstring)
+
+
+def rank_base_margin(X: np.ndarray) -> np.ndarray:
+    """The LambdaMART head's starting score: log of the smoothed item CTR."""
+    return np.log(np.maximum(X[:, COL["item_ctr"]].astype(np.float64), _EPS))
 
 
 @dataclass(frozen=True)
@@ -131,28 +141,39 @@ class LgbmRanker:
         feature_config: FeatureConfig,
         propensity: PropensityCurve | None,
         meta: dict[str, Any] | None = None,
+        rank_base: str | None = RANK_BASE,
     ) -> None:
         self.heads = heads
+        self.rank_base = rank_base
         self.blend = blend
         self.feature_config = feature_config
         self.propensity = propensity
         self.meta = meta or {}
         self._cols = {h: _cols(HEAD_FEATURES[h]) for h in heads}
 
-    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+    def predict(
+        self, X: np.ndarray, heads: tuple[str, ...] | None = None
+    ) -> dict[str, np.ndarray]:
         """Per-head outputs for feature rows ``X`` (all FEATURES; position is forced to 1)."""
         X = X.copy()
         X[:, COL["position"]] = 1.0
         out: dict[str, np.ndarray] = {}
         for name, booster in self.heads.items():
+            if heads is not None and name not in heads:
+                continue
             raw = name == "rank"
+            # One thread: for a few hundred rows, thread start-up costs more than it saves.
             out[name] = booster.predict(X[:, self._cols[name]], raw_score=raw, num_threads=1)
+            if raw and self.rank_base == RANK_BASE:
+                out[name] = out[name] + rank_base_margin(X)
         return out
 
     def score(self, X: np.ndarray, blend: BlendWeights | None = None) -> np.ndarray:
         """Blended score of each row."""
         w = blend or self.blend
-        heads = self.predict(X)
+        # Only the heads the blend weighs: a skipped head saves its whole tree walk.
+        needed = tuple(h for h, wt in (("rank", w.rank), ("ctr", w.ctr), ("cvr", w.cvr)) if wt)
+        heads = self.predict(X, needed)
         s = np.zeros(len(X))
         if w.rank and "rank" in heads:
             s += w.rank * heads["rank"]
@@ -175,6 +196,7 @@ class LgbmRanker:
             "feature_config": self.feature_config.to_dict(),
             "blend": asdict(self.blend),
             "propensity": self.propensity.to_dict() if self.propensity else None,
+            "rank_base": self.rank_base,
             **self.meta,
         }
         (folder / "schema.json").write_text(json.dumps(schema, indent=2))
@@ -202,6 +224,7 @@ class LgbmRanker:
             if prop
             else None,
             meta=meta,
+            rank_base=schema.get("rank_base"),  # absent in older artifacts: no base margin
         )
 
 
@@ -254,7 +277,7 @@ def fit(
         sets.append(None if len(idx) == 0 else lib.Dataset(
             frame.X[np.ix_(idx, cols)], label=frame.label[idx], weight=w[idx],
             group=group_sizes(frame.group[idx]), feature_name=names,
-            reference=sets[0] if sets else None,
+            init_score=rank_base_margin(frame.X[idx]), reference=sets[0] if sets else None,
         ))
     heads["rank"] = _train(lib, {**base, "objective": "lambdarank", "metric": "ndcg",
                                  "eval_at": [10], "lambdarank_truncation_level": 20},

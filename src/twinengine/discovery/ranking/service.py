@@ -260,8 +260,9 @@ def load_frame(
     return frame
 
 
-# Clicks an explored (shown != chosen) position needs before harvesting alone is trusted.
-MIN_SWAPPED_CLICKS = 200
+# Clicks of moved items at (shown at, or moved from) each position before harvesting alone is
+# trusted; below that the contextual click model pools every click (biased, but steadier).
+MIN_SWAPPED_CLICKS = 100
 PROPENSITY_METHODS = ("auto", "harvest", "contextual_pbm", "em")
 
 
@@ -278,10 +279,14 @@ def estimate_propensity(
         raise InvalidInput(f"unknown propensity method {method!r}: {', '.join(PROPENSITY_METHODS)}")
     original = original_positions(frame)
     if method in ("auto", "harvest"):
-        swapped = (original != frame.position) & (frame.click > 0)
-        per_pos = np.bincount(frame.position[swapped].astype(np.int64),
-                              minlength=max_position + 1)[2 : max_position + 1]
-        if method == "harvest" or per_pos.min() >= MIN_SWAPPED_CLICKS:
+        # A position's estimate rests on moved items' clicks shown there *or* moved from there:
+        # with swaps of position 1 and k, most of them are rank-k items clicked at position 1.
+        moved = (original != frame.position) & (frame.click > 0)
+        per_pos = np.zeros(max_position + 1)
+        for pos in (frame.position[moved], original[moved]):
+            p = pos.astype(np.int64)
+            per_pos += np.bincount(p[p <= max_position], minlength=max_position + 1)
+        if method == "harvest" or per_pos[2:].min() >= MIN_SWAPPED_CLICKS:
             return harvest_propensities(frame.position, original, frame.click,
                                         max_position=max_position)
     if method in ("auto", "contextual_pbm"):
