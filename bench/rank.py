@@ -264,6 +264,10 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=10)
     ap.add_argument("--eval-days", type=int, default=3)
     ap.add_argument("--swap-rate", type=float, default=0.3)
+    ap.add_argument("--explore", choices=("swap", "shuffle"), default="swap",
+                    help="exploration slates swap position 1 with k, or are shuffled")
+    ap.add_argument("--eval-users", type=int, default=0,
+                    help="paired online evaluation on the first N users only (0: all)")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--items", type=int, default=3000, help="catalog subset (0: all 11,212)")
     ap.add_argument("--home", type=Path, default=None, help="keep the run's files here")
@@ -278,7 +282,7 @@ def main() -> None:
 
     start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     cfg = SimConfig(seed=args.seed, n_users=args.users, days=args.days, swap_rate=args.swap_rate,
-                    start=start)
+                    explore=args.explore, start=start)
     world = build_world(ctx, seed=args.seed)
     sim = Simulator(ctx, cfg, world=world)
     t = time.time()
@@ -306,7 +310,8 @@ def main() -> None:
 
     candidates.refresh(ctx, now=start + dt.timedelta(days=args.days))
     t = time.time()
-    eval_cfg = SimConfig(seed=args.seed, n_users=args.users, days=args.eval_days, swap_rate=0.0,
+    eval_cfg = SimConfig(seed=args.seed, n_users=args.eval_users or args.users,
+                         days=args.eval_days, swap_rate=0.0,
                          start=start + dt.timedelta(days=args.days), new_users_per_day=0,
                          run_id="eval")
     evaluator = PairedEvalDriver(ctx, Simulator(ctx, eval_cfg, world=world), info["version"])
@@ -323,7 +328,8 @@ def main() -> None:
     result = {
         "dataset": {"catalog": "bundled demo prompts", "catalog_items": n_items,
                     "sim_users": args.users, "log_days": args.days,
-                    "eval_days": args.eval_days, "swap_rate": args.swap_rate, "seed": args.seed,
+                    "eval_days": args.eval_days, "eval_users": args.eval_users or args.users,
+                    "swap_rate": args.swap_rate, "explore": args.explore, "seed": args.seed,
                     "impression_rows": m["rows"], "clicks": m["clicks"],
                     "conversions": m["conversions"]},
         "baseline": "generator (untrained candidate blend, by_score)",

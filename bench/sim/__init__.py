@@ -22,7 +22,8 @@ Ground truth for estimators: ``sim.true_examination(position)`` (the position bi
 ``(1/position) ** eta``), ``sim.true_attractiveness(user, ids)``, ``sim.true_copy_prob(user,
 ids)``, ``sim.true_click_prob(user, slate)``, ``sim.ndcg(user, slate)``. With
 ``SimConfig(swap_rate=r)`` a fraction r of slates swap position 1 with a random position k
-(RandPair exploration); the impression's ``attributes["swap"]`` records ``[1, k]``.
+(RandPair exploration); the impression's ``attributes["swap"]`` records ``[1, k]``. With
+``explore="shuffle"`` those slates are shuffled instead (``attributes["orig_positions"]``).
 
 Runs are deterministic for a seed and catalog (``SimConfig.start`` pins the dates too).
 Users are ``sim-u00000``...; ``new_users_per_day`` adds cold-start users each day.

@@ -53,6 +53,10 @@ class SimConfig:
     clicked_damp: float = 0.5  # attractiveness of an item the user already clicked
     copied_damp: float = 0.1  # ... and of one they already copied
     swap_rate: float = 0.0  # randomised swap exploration: P(swap position 1 with a random k)
+    # What an exploration slate does: "swap" (position 1 with a random k, ``attributes["swap"]``)
+    # or "shuffle" (a random order, ``attributes["orig_positions"]``: the policy's position of
+    # each shown item), which moves every item and so says more about deep positions.
+    explore: str = "swap"
     user_prefix: str = "sim-u"
     run_id: str = ""  # event ids are "<run_id>-<n>"; default "sim<seed>"
 
@@ -316,9 +320,15 @@ class Simulator:
         served = driver.slate(req)
         shown = list(dict.fromkeys(served.items))[: req.k]  # a repeated id is shown once
         swapped = None
+        orig_positions = None
         if self.config.swap_rate and len(shown) > 1 and self.rng.random() < self.config.swap_rate:
-            swapped = int(self.rng.integers(2, len(shown) + 1))
-            shown[0], shown[swapped - 1] = shown[swapped - 1], shown[0]
+            if self.config.explore == "shuffle":
+                perm = self.rng.permutation(len(shown))
+                shown = [shown[i] for i in perm]
+                orig_positions = [int(i) + 1 for i in perm]
+            else:
+                swapped = int(self.rng.integers(2, len(shown) + 1))
+                shown[0], shown[swapped - 1] = shown[swapped - 1], shown[0]
         user, now = req.user, req.now
         base = {"user_id": user.key, "request_id": served.request_id, "surface": req.surface}
         events: list[dict[str, Any]] = []
@@ -326,6 +336,8 @@ class Simulator:
             attrs: dict[str, Any] = {"sim": self.run_id}
             if swapped:
                 attrs["swap"] = [1, swapped]
+            if orig_positions:
+                attrs["orig_positions"] = orig_positions
             imp = {"event_id": self._id(), "type": "impression", "ts": now.isoformat()}
             events.append(
                 {**base, **imp, "slate": shown, "experiments": served.experiments or None,
