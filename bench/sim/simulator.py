@@ -9,7 +9,10 @@ Ground truth, all exposed so that estimators can be checked against it:
   scaled so the user's best item has 1;
 - click: ``P(click | shown at p) = true_examination(p) * attractiveness`` (damped for items the
   user clicked or copied before);
-- copy (a conversion): ``P(copy | click) = true_copy_prob(user, ids)``.
+- copy (a conversion): ``P(copy | click) = true_copy_prob(user, ids)
+  = sigmoid(a' * affinity + b' * quality + u * usefulness + c')``; with ``u = 0`` (the default)
+  it is nearly a function of attractiveness, so ordering by clicks already orders by copies;
+  ``SimConfig.copy_w_usefulness > 0`` gives items a conversion rate of their own.
 
 The NDCG@10 of a slate uses attractiveness as the graded gain, against the best 10 items of
 the whole catalog for that user.
@@ -50,6 +53,7 @@ class SimConfig:
     copy_w_affinity: float = 3.0
     copy_w_quality: float = 0.5
     copy_bias: float = -2.5
+    copy_w_usefulness: float = 0.0  # weight of the item's usefulness in P(copy | click)
     clicked_damp: float = 0.5  # attractiveness of an item the user already clicked
     copied_damp: float = 0.1  # ... and of one they already copied
     swap_rate: float = 0.0  # randomised swap exploration: P(swap position 1 with a random k)
@@ -180,6 +184,7 @@ class Simulator:
         p = _sigmoid(
             c.copy_w_affinity * self.affinity(user)[rows]
             + c.copy_w_quality * self.world.quality[rows]
+            + c.copy_w_usefulness * self.world.usefulness[rows]
             + c.copy_bias
         )
         return np.where(known, p, 0.0)

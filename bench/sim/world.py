@@ -25,7 +25,9 @@ class World:
 
     ``topic_matrix[i, t]`` in [0, 1] is how surely item i is about topic t (a labelled topic is
     1; keyword evidence adds up to 1; at most ``keep_topics`` keyword topics an item);
-    ``quality[i]`` is its appeal to everyone (standard normal).
+    ``quality[i]`` is its appeal to everyone (standard normal); ``usefulness[i]`` (standard
+    normal, independent of appeal) is how worth copying it is once opened: a catchy title that
+    delivers little, or a plain one that does (used only when ``SimConfig.copy_w_usefulness``).
     """
 
     item_ids: list[str]
@@ -33,9 +35,12 @@ class World:
     topic_matrix: np.ndarray
     quality: np.ndarray
     index: dict[str, int] = field(default_factory=dict)
+    usefulness: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.index = {iid: n for n, iid in enumerate(self.item_ids)}
+        if self.usefulness is None:
+            self.usefulness = np.zeros(len(self.item_ids))
 
     @property
     def n_items(self) -> int:
@@ -112,7 +117,15 @@ def build_world(
     empty = m.sum(axis=1) == 0
     m[empty, rng.integers(0, len(topic_ids), size=int(empty.sum()))] = 1.0
     quality = rng.standard_normal(len(item_ids))
-    return World(item_ids=item_ids, topic_ids=topic_ids, topic_matrix=m, quality=quality)
+    # Its own stream: worlds built before usefulness existed keep every other draw.
+    usefulness = np.random.default_rng([seed, 8]).standard_normal(len(item_ids))
+    return World(
+        item_ids=item_ids,
+        topic_ids=topic_ids,
+        topic_matrix=m,
+        quality=quality,
+        usefulness=usefulness,
+    )
 
 
 @dataclass

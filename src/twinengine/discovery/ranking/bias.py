@@ -56,6 +56,7 @@ def harvest_propensities(
     *,
     max_position: int = 10,
     iterations: int = 500,
+    weight: np.ndarray | None = None,
 ) -> PropensityCurve:
     """Fit ``p_k`` from rows with shown and policy-chosen positions (intervention harvesting).
 
@@ -65,16 +66,20 @@ def harvest_propensities(
     click : 0/1 per row.
     max_position : positions beyond it are ignored.
     iterations : alternating-update rounds of the Poisson maximum likelihood.
+    weight : optional weight per row (bootstrap resampling).
     """
     keep = (shown <= max_position) & (original <= max_position) & (shown >= 1) & (original >= 1)
     if not (keep & (shown != original)).any():
         raise ModelFitError("no randomised (swapped or shuffled) impressions to estimate from")
     k = shown[keep].astype(np.int64) - 1
     o = original[keep].astype(np.int64) - 1
-    n = np.zeros((max_position, max_position))  # n[o, k]
-    c = np.zeros((max_position, max_position))
-    np.add.at(n, (o, k), 1.0)
-    np.add.at(c, (o, k), click[keep].astype(float))
+    w = np.ones(len(k)) if weight is None else np.asarray(weight, dtype=float)[keep]
+    cell = o * max_position + k  # n[o, k], c[o, k] as flat bincounts
+    size = max_position * max_position
+    n = np.bincount(cell, weights=w, minlength=size).reshape(max_position, max_position)
+    c = np.bincount(cell, weights=w * click[keep], minlength=size).reshape(
+        max_position, max_position
+    )
     p = np.ones(max_position)
     r = np.full(max_position, max(c.sum() / max(n.sum(), 1.0), 1e-6))
     for _ in range(iterations):
@@ -181,8 +186,13 @@ def contextual_pbm_propensities(
     X, k, c, w = X[keep], position[keep].astype(np.int64) - 1, click[keep] > 0, w[keep]
     p = np.full(max_position, 0.5)
     params = {
-        "learning_rate": 0.1, "num_leaves": 15, "min_data_in_leaf": 100,
-        "num_threads": num_threads, "seed": seed, "deterministic": True, "verbose": -1,
+        "learning_rate": 0.1,
+        "num_leaves": 15,
+        "min_data_in_leaf": 100,
+        "num_threads": num_threads,
+        "seed": seed,
+        "deterministic": True,
+        "verbose": -1,
     }
     data = lgb.Dataset(X, label=c.astype(float), weight=w, free_raw_data=False)
     for _ in range(iterations):
@@ -192,25 +202,34 @@ def contextual_pbm_propensities(
             g = 1.0 / (1.0 + np.exp(-preds))
             q = np.clip(pk * g, 1e-9, 1.0 - 1e-9)
             grad = np.where(c, -(1.0 - g), pk * g * (1.0 - g) / (1.0 - q))
-            hess = np.where(c, g * (1.0 - g), pk * g * (1.0 - g)
-                            * ((1.0 - 2.0 * g) * (1.0 - q) + pk * g * (1.0 - g)) / (1.0 - q) ** 2)
+            hess = np.where(
+                c,
+                g * (1.0 - g),
+                pk
+                * g
+                * (1.0 - g)
+                * ((1.0 - 2.0 * g) * (1.0 - q) + pk * g * (1.0 - g))
+                / (1.0 - q) ** 2,
+            )
             return w * grad, w * np.maximum(hess, 1e-6)
 
         booster = lgb.train({**params, "objective": objective}, data, num_boost_round=rounds)
         g = 1.0 / (1.0 + np.exp(-booster.predict(X, raw_score=True, num_threads=num_threads)))
         for _ in range(20):  # Newton steps on each p_k: concave in p_k
             q = np.clip(p[k] * g, 1e-9, 1.0 - 1e-9)
-            d1 = np.bincount(k, weights=w * np.where(c, 1.0 / p[k], -g / (1.0 - q)),
-                             minlength=max_position)
-            d2 = np.bincount(k, weights=w * np.where(c, -1.0 / p[k] ** 2, -(g / (1.0 - q)) ** 2),
-                             minlength=max_position)
+            d1 = np.bincount(
+                k, weights=w * np.where(c, 1.0 / p[k], -g / (1.0 - q)), minlength=max_position
+            )
+            d2 = np.bincount(
+                k,
+                weights=w * np.where(c, -1.0 / p[k] ** 2, -((g / (1.0 - q)) ** 2)),
+                minlength=max_position,
+            )
             p = np.clip(p - d1 / np.minimum(d2, -1e-12), 1e-4, 1.0)
     p = p / p[0]
     return PropensityCurve(tuple(float(x) for x in p), "contextual_pbm", int(keep.sum()))
 
 
-def ipw_weights(
-    positions: np.ndarray, curve: PropensityCurve, *, clip: float = 10.0
-) -> np.ndarray:
+def ipw_weights(positions: np.ndarray, curve: PropensityCurve, *, clip: float = 10.0) -> np.ndarray:
     """Inverse-propensity weights ``min(1 / p_k, clip)`` for the rows at ``positions``."""
     return np.minimum(1.0 / np.maximum(curve.at(positions), 1e-6), clip)
