@@ -19,6 +19,7 @@ from twinengine.catalog.demo import DEMO_CATALOG, DEMO_LABELS, DEMO_TAXONOMY
 from twinengine.config import Settings
 from twinengine.context import open_context
 from twinengine.discovery.index import service
+from twinengine.discovery.index.docs import docs_of
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXED = [
@@ -113,6 +114,12 @@ def catalog_latency(*, http: bool = True, seconds: float = 30.0, rps: float = 20
     queries = _queries(ctx, 600)
     state = service.state_of(ctx)
     state.embedder().encode_query("warm", cache=False)
+    # A loaded snapshot reads its items into memory in the background (discovery/index/docs.py);
+    # time that too, then measure queries in the steady state a server is in after start-up.
+    t0 = time.perf_counter()
+    while len(docs_of(state.snapshot)) < len(state.snapshot) and time.perf_counter() - t0 < 60:
+        time.sleep(0.05)
+    out["docs_warm_s"] = time.perf_counter() - t0
     for q in queries[:20]:
         service.search(ctx, q=q, k=10)
     lat: dict[str, list[float]] = {"hybrid": [], "lexical": [], "dense": []}
@@ -137,94 +144,73 @@ def catalog_latency(*, http: bool = True, seconds: float = 30.0, rps: float = 20
 
 
 def _http(
-    home: Path, queries: list[str], *, seconds: float, rps: float, database_url: str = ""
+    home: Path,
+    queries: list[str],
+    *,
+    seconds: float,
+    rps: float,
+    database_url: str = "",
+    workers: int = 2,
 ) -> dict:
+    """`twinengine serve --workers N` as a user runs it, then the open-loop generator of
+    bench/_load.py against GET /v1/search (hybrid, k=10, facets and snippets included)."""
     import httpx
+
+    from bench._load import process_tree_cpu_s, request_bytes, run_load
 
     port = _free_port()
     env = {**os.environ, "TWINENGINE_HOME": str(home), "TWINENGINE_DATABASE_URL": database_url}
     server = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "twinengine.api.app:create_app",
+            str(Path(sys.executable).parent / "twinengine"),
+            "serve",
             "--host",
             "127.0.0.1",
             "--port",
             str(port),
-            "--log-level",
-            "warning",
+            "--workers",
+            str(workers),
         ],
         env=env,
+        stdout=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
-                if (
-                    httpx.get(f"{base}/v1/search", params={"q": "warm"}, timeout=5).status_code
-                    == 200
-                ):
+                if httpx.get(f"{base}/v1/search", params={"q": "warm"}, timeout=30).is_success:
                     break
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        return asyncio.run(_load(base, queries, seconds=seconds, rps=rps))
+        host = f"127.0.0.1:{port}"
+        reqs = [request_bytes(host, "/v1/search", {"q": q, "k": 10}) for q in queries]
+        # Warm every worker (model load, first-query costs) before the timed run.
+        asyncio.run(run_load("127.0.0.1", port, reqs[:40], seconds=8, rps=10, connections=8))
+        cpu0 = process_tree_cpu_s(server.pid)
+        res = asyncio.run(run_load("127.0.0.1", port, reqs, seconds=seconds, rps=rps))
+        cpu = process_tree_cpu_s(server.pid) - cpu0
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-async def _load(base: str, queries: list[str], *, seconds: float, rps: float) -> dict:
-    """Open loop: request i is due at i/rps; at most 256 in flight; stops after ``seconds``."""
-    import httpx
-
-    lat: list[float] = []
-    errors = 0
-    late = 0
-    sem = asyncio.Semaphore(256)
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as client:
-
-        async def one(i: int) -> None:
-            nonlocal errors
-            async with sem:
-                t0 = time.perf_counter()
-                try:
-                    r = await client.get(
-                        "/v1/search", params={"q": queries[i % len(queries)], "k": 10}
-                    )
-                    if r.status_code != 200:
-                        errors += 1
-                except httpx.HTTPError:
-                    errors += 1
-                lat.append(time.perf_counter() - t0)
-
-        tasks = []
-        start = time.perf_counter()
-        n = int(seconds * rps)
-        for i in range(n):
-            due = start + i / rps
-            wait = due - time.perf_counter()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            elif wait < -0.05:
-                late += 1
-            tasks.append(asyncio.create_task(one(i)))
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - start
-    stats = _pct(lat)
-    print(f"http: {len(lat)} requests in {elapsed:.1f}s, errors {errors}, {stats}", flush=True)
+    print(
+        f"http: {res['requests']} requests in {res['seconds']:.1f}s "
+        f"({res['achieved_rps']:.0f}/s), errors {res['errors']}, p50 {res['p50_ms']:.1f} ms, "
+        f"p99 {res['p99_ms']:.1f} ms, server CPU {cpu / max(res['requests'], 1) * 1000:.2f} ms"
+        f"/request, load avg {res['load_avg']:.1f}",
+        flush=True,
+    )
     return {
-        "http_p99_ms": stats["p99_ms"],
-        "http_p50_ms": stats["p50_ms"],
-        "http_rps": len(lat) / elapsed,
+        "http_p99_ms": res["p99_ms"],
+        "http_p50_ms": res["p50_ms"],
+        "http_rps": res["achieved_rps"],
         "http_target_rps": rps,
-        "http_seconds": elapsed,
-        "http_errors": errors,
-        "http_late_sends": late,
-        "http_load_avg": os.getloadavg()[0],
+        "http_seconds": res["seconds"],
+        "http_errors": res["errors"],
+        "http_workers": workers,
+        "http_server_cpu_ms_per_request": cpu / max(res["requests"], 1) * 1000,
+        "http_distinct_queries": len(set(queries)),
+        "http_load_avg": res["load_avg"],
+        "http": res,
     }

@@ -56,7 +56,10 @@ def test_incremental_add_update_delete(ctx: AppContext, tmp_path: Path) -> None:
     _ingest(ctx, tmp_path, [make_item("t-3", title="Hot air balloon over Paris")], "update")
     assert state.wait_idle(60)
     assert service.search(ctx, q="zeppelin", mode="lexical").hits == []
-    assert [h.id for h in service.search(ctx, q="balloon", k=3, mode="lexical").hits] == ["t-3"]
+    hits = service.search(ctx, q="balloon", k=3, mode="lexical").hits
+    assert [h.id for h in hits] == ["t-3"]
+    # Hits carry the item as the new snapshot holds it, not the one cached with the old.
+    assert hits[0].item.title == "Hot air balloon over Paris"
 
     catalog.delete_item(ctx.db, item_id="t-3")
     assert state.wait_idle(60)
@@ -73,9 +76,9 @@ def test_topic_changes_reach_the_filters(ctx: AppContext, tmp_path: Path) -> Non
     assert service.search(ctx, q="lighthouse", flt=flt, mode="lexical").hits == []
     catalog.set_item_topics(ctx.db, links=[("t-1", "sea", 1.0)], source="human")
     assert state_of(ctx).wait_idle(60)
-    assert [h.id for h in service.search(ctx, q="lighthouse", flt=flt, mode="lexical").hits] == [
-        "t-1"
-    ]
+    hits = service.search(ctx, q="lighthouse", flt=flt, mode="lexical").hits
+    assert [h.id for h in hits] == ["t-1"]
+    assert [t.topic_id for t in hits[0].item.topics] == ["sea"]
 
 
 def _taxonomy(tmp_path: Path) -> Path:
@@ -123,3 +126,15 @@ def test_save_is_atomic_and_keeps_one_version(ctx: AppContext, tmp_path: Path) -
     (root / ".vcrashed.tmp").mkdir()
     snap = Snapshot.load(root)
     assert snap is not None and len(snap) == 5
+
+
+def test_traced_query_encoder_matches_the_eager_one(ctx: AppContext) -> None:
+    # encode_query runs a TorchScript trace made on one example length; every other length,
+    # up to truncation, must give what the eager int8 encoder gives for that one text
+    # (one at a time: dynamic quantisation scales activations per batch).
+    embedder = state_of(ctx).embedder()
+    texts = ["fox", "a watercolour fox in misty woods", "城市夜景 neon rain", "tile " * 400]
+    got = np.stack([embedder.encode_query(t, cache=False) for t in texts])
+    assert embedder._single is not None and embedder._single is not embedder._fast[1]
+    want = np.concatenate([embedder.encode([t], quantised=True) for t in texts])
+    np.testing.assert_allclose(got, want, atol=1e-5)

@@ -74,17 +74,28 @@ class FacetColumn:
         self.code = codes
         shape = (len(values_per_row), len(codes))
         data = np.ones(len(indices), dtype=np.float32)
+        self._indptr = np.asarray(indptr, dtype=np.int64)
+        self._indices = np.asarray(indices, dtype=np.int64)
         self.rows_by_value = sparse.csc_matrix(
-            sparse.csr_matrix((data, np.asarray(indices), np.asarray(indptr)), shape=shape)
+            sparse.csr_matrix((data, self._indices, self._indptr), shape=shape)
         )
 
     def counts(self, rows: np.ndarray) -> list[tuple[str, int]]:
         """(value, number of ``rows`` holding it), most frequent first, then by value."""
         if not len(rows) or not self.values:
             return []
-        x = np.zeros(self.rows_by_value.shape[0], dtype=np.float32)
-        x[rows] = 1.0
-        n = np.rint(self.rows_by_value.T @ x).astype(np.int64)
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) * 8 < self.rows_by_value.shape[0]:
+            # A page-sized result set (hybrid: <= 200 rows): gather its rows' value codes
+            # straight from the row pointers; cheaper than a mat-vec over every row.
+            starts, lengths = self._indptr[rows], np.diff(self._indptr)[rows]
+            offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+            codes = self._indices[offsets + np.arange(int(lengths.sum()))]
+            n = np.bincount(codes, minlength=len(self.values))
+        else:
+            x = np.zeros(self.rows_by_value.shape[0], dtype=np.float32)
+            x[rows] = 1.0
+            n = np.rint(self.rows_by_value.T @ x).astype(np.int64)
         found = np.flatnonzero(n)
         pairs = [(self.values[j], int(n[j])) for j in found]
         pairs.sort(key=lambda p: (-p[1], p[0]))

@@ -13,6 +13,7 @@ from twinengine.catalog.schemas import FacetCounts, ItemPublic, ValueCount
 from twinengine.catalog.store import ItemFilter
 from twinengine.context import AppContext
 from twinengine.discovery.index.dense import top_rows
+from twinengine.discovery.index.docs import docs_of
 from twinengine.discovery.index.hybrid import Fusion, fuse
 from twinengine.discovery.index.lifecycle import Snapshot, build_snapshot
 from twinengine.discovery.index.schemas import IndexStatus, Mode, SearchHit, SearchResults
@@ -93,7 +94,7 @@ def search(
         ranked, fused_scores = fuse(lex_rows, ls, dense_rows, ds, fusion)
         result_set = ranked
     page = ranked[offset : offset + k]
-    items = {i.id: i for i in catalog.get_items(ctx.db, ids=[snap.ids[r] for r in page])}
+    items = docs_of(snap).get(ctx.db, [snap.ids[r] for r in page])
     query_terms = set(corrected) | set(tokens)
     hits = []
     for n, row in enumerate(page):
@@ -175,7 +176,7 @@ def similar(
     dense_rows = top_rows(ds, CANDIDATES, mask)
     ranked, scores = fuse(lex_rows, ls, dense_rows, ds, Fusion.parse(ctx.settings.search_fusion))
     page = ranked[:k]
-    items = {i.id: i for i in catalog.get_items(ctx.db, ids=[snap.ids[r] for r in page])}
+    items = docs_of(snap).get(ctx.db, [snap.ids[r] for r in page])
     return [
         SearchHit(
             id=snap.ids[r],

@@ -11,6 +11,7 @@ from typing import Any
 
 from twinengine.catalog import service as catalog
 from twinengine.context import AppContext
+from twinengine.discovery.index.docs import docs_of
 from twinengine.discovery.index.lifecycle import (
     Snapshot,
     apply_changes,
@@ -61,14 +62,37 @@ class SearchState:
         if snap is not None:
             snap = refresh_topics(snap, self.ctx.db)
             self.snapshot = snap
+            self._warm(snap)
             log.info("search index: %d items loaded in %.2fs", len(snap), time.perf_counter() - t0)
         return snap
 
-    def swap(self, snap: Snapshot, *, persist: bool = True) -> None:
-        """Make ``snap`` live (and write it to disk first, so a restart finds it)."""
+    def swap(
+        self, snap: Snapshot, *, persist: bool = True, changed: Sequence[str] | None = None
+    ) -> None:
+        """Make ``snap`` live (and write it to disk first, so a restart finds it).
+
+        ``changed``: the ids ``snap`` re-read since the current snapshot; the items of the
+        others carry over. Without it, ``snap``'s items are read afresh in the background.
+        """
         if persist:
             snap.save(self.root)
+        old = self.snapshot
+        if old is not None and changed is not None:
+            docs_of(snap).inherit(docs_of(old), changed)
         self.snapshot = snap
+        if changed is None:
+            self._warm(snap)
+
+    def _warm(self, snap: Snapshot) -> None:
+        def stop() -> bool:
+            return self._closed or self.snapshot is not snap
+
+        threading.Thread(
+            target=docs_of(snap).warm,
+            args=(self.ctx.db, snap.ids, stop),
+            name="search-docs",
+            daemon=True,
+        ).start()
 
     # --- keeping current --------------------------------------------------------------------
     def listen(self) -> None:
@@ -135,7 +159,7 @@ class SearchState:
                 snap = self.snapshot
                 if snap is not None:
                     new = apply_changes(snap, self.ctx.db, self.embedder(), up, dele)
-                    self.swap(new)
+                    self.swap(new, changed=[*up, *dele])
             except Exception:  # keep serving the old snapshot; the next change retries
                 log.exception("search index update failed (%d up, %d deleted)", len(up), len(dele))
             finally:
