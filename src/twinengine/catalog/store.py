@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
 
 from twinengine.catalog.models import facets, item_languages, item_topics, items, topics
 from twinengine.catalog.schemas import ItemCreate
@@ -18,6 +18,15 @@ from twinengine.errors import InvalidInput
 from twinengine.storage import Database
 
 ITEM_COLUMNS = [c for c in items.c if c.name not in ("created_at", "updated_at")]
+# Built once with an expanding parameter: building ``.in_(ids)`` coerces every id literal,
+# ~0.9 ms per statement for a page of ids, more than the SELECT itself on SQLite.
+_ITEMS_BY_ID = select(*ITEM_COLUMNS).where(items.c.id.in_(bindparam("ids", expanding=True)))
+_TOPICS_BY_ITEM = (
+    select(item_topics.c.item_id, item_topics.c.topic_id, item_topics.c.source,
+           item_topics.c.confidence)
+    .where(item_topics.c.item_id.in_(bindparam("ids", expanding=True)))
+    .order_by(item_topics.c.item_id, item_topics.c.confidence.desc())
+)  # fmt: skip
 
 
 def content_hash(item: ItemCreate) -> str:
@@ -147,18 +156,9 @@ class CatalogStore:
         """Rows (as dicts with ``topics``) for the given ids."""
         if not ids:
             return {}
-        rows = conn.execute(select(*ITEM_COLUMNS).where(items.c.id.in_(list(ids)))).mappings()
+        rows = conn.execute(_ITEMS_BY_ID, {"ids": list(ids)}).mappings()
         out = {r["id"]: dict(r) for r in rows}
-        for link in conn.execute(
-            select(
-                item_topics.c.item_id,
-                item_topics.c.topic_id,
-                item_topics.c.source,
-                item_topics.c.confidence,
-            )
-            .where(item_topics.c.item_id.in_(list(out)))
-            .order_by(item_topics.c.item_id, item_topics.c.confidence.desc())
-        ):
+        for link in conn.execute(_TOPICS_BY_ITEM, {"ids": list(out)}):
             out[link.item_id].setdefault("topics", []).append(
                 {"topic_id": link.topic_id, "source": link.source, "confidence": link.confidence}
             )
