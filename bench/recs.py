@@ -294,9 +294,11 @@ def bench_http(db_home: Path, *, rps: float, seconds: float) -> dict[str, Any]:
         ],
         "trending": ["/v1/trending"] * n,
     }
-    out: dict[str, Any] = {"rps": rps, "seconds_per_surface": seconds,
+    out: dict[str, Any] = {"rps": rps, "seconds_per_surface": seconds, "workers": 2,
                            "latency_from": "scheduled send time (open loop)"}  # fmt: skip
-    with running_server(db_home) as srv:
+    # Two worker processes, as `twinengine serve --workers 2` runs on this 2-core machine (one
+    # process would leave a core idle: Python runs one request's code at a time).
+    with running_server(db_home, workers=2) as srv:
         port = int(srv.url.rsplit(":", 1)[1])
         asyncio.run(_paced(port, paths["feed"][:20], rps=50))  # warm the state and connections
         for surface in ("feed", "related", "trending"):

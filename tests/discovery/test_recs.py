@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 
@@ -115,3 +116,23 @@ def test_bad_requests_are_4xx(client, behaviour) -> None:
     assert client.get("/v1/feed", params={"k": 0}).status_code == 422
     assert client.get("/v1/feed", params={"user": "a", "session": "b"}).status_code == 400
     assert client.get("/v1/feed", params={"media": "smell"}).status_code == 422
+
+
+def test_background_refresh_skips_when_nothing_changed(behaviour, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    ctx, ids = behaviour
+    monkeypatch.setattr(ctx.settings, "recs_cache_seconds", 0.0)
+    holder = ctx.extras[service._KEY]
+
+    def refreshed() -> object:
+        service.state(ctx)  # stale at once: starts the background refresh
+        for _ in range(200):
+            if not holder.get("building"):
+                break
+            threading.Event().wait(0.05)
+        return holder["state"]
+
+    before = holder["state"]
+    assert refreshed() is before  # same events and catalog: no rebuild
+    events.record(ctx, [_ev(9001, "c1", ids[3])])
+    after = refreshed()
+    assert after is not before and "c1" in after.histories

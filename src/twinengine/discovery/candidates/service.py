@@ -69,9 +69,8 @@ def state(ctx: AppContext) -> RecState:
             if holder["state"] is None:
                 _rebuild(ctx, holder, dt.datetime.now(dt.UTC))
             return holder["state"]
-    if time.monotonic() - holder["at"] > ctx.settings.recs_cache_seconds and not holder.get(
-        "building"
-    ):
+    last = max(holder["at"], holder.get("checked", 0.0))
+    if time.monotonic() - last > ctx.settings.recs_cache_seconds and not holder.get("building"):
         holder["building"] = True
         threading.Thread(
             target=_background, args=(ctx, holder), daemon=True, name="recs-refresh"
@@ -79,17 +78,46 @@ def state(ctx: AppContext) -> RecState:
     return st
 
 
+# With no new event or catalog change, the state is still rebuilt this often: time alone moves
+# the trending windows and the popularity decay.
+_MAX_UNCHANGED_SECONDS = 300.0
+
+
+def _watermark(ctx: AppContext) -> tuple:
+    """A cheap fingerprint of what the state is built from (counts and latest times)."""
+    from sqlalchemy import func, select
+
+    from twinengine.catalog.models import item_topics, items
+    from twinengine.discovery.events.models import events
+
+    with ctx.db.read() as conn:
+        ev = conn.execute(select(func.count(), func.max(events.c.received_at))).one()
+        it = conn.execute(select(func.count(), func.max(items.c.updated_at))).one()
+        links = conn.execute(select(func.count()).select_from(item_topics)).scalar_one()
+    return (*ev, *it, links)
+
+
 def _background(ctx: AppContext, holder: dict) -> None:
     try:
         with holder["lock"]:
-            _rebuild(ctx, holder, dt.datetime.now(dt.UTC))
+            # Rebuilding reads every event of the window and refits the models: hundreds of
+            # ms of CPU that stall requests sharing the GIL. Skip it when nothing changed.
+            mark = _watermark(ctx)
+            if mark == holder.get("mark") and (
+                time.monotonic() - holder["at"] < _MAX_UNCHANGED_SECONDS
+            ):
+                holder["checked"] = time.monotonic()
+                return
+            _rebuild(ctx, holder, dt.datetime.now(dt.UTC), mark=mark)
     except Exception:
         log.exception("recommendation state refresh failed; serving the previous one")
     finally:
         holder["building"] = False
 
 
-def _rebuild(ctx: AppContext, holder: dict, now: dt.datetime) -> None:
+def _rebuild(ctx: AppContext, holder: dict, now: dt.datetime, mark: tuple | None = None) -> None:
+    # The mark is read before the build, so a change made during it triggers the next one.
+    holder["mark"] = mark if mark is not None else _watermark(ctx)
     holder["state"] = build_state(
         ctx.db,
         now=now,
