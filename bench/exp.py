@@ -17,13 +17,19 @@ outcome of the arm the hash gives them. Runs:
 - ``a``: ranker A (a noisy oracle, noise ``--noise-a``); the control of everything;
 - ``lift``: ranker A with every click probability multiplied by 1.03 (the injected +3%);
 - ``b``: ranker B (less noisy, so better);
-- ``il``: team-draft interleaving of A and B in every slate.
+- ``il``: team-draft interleaving of A and B in every slate;
+- ``ilaa``: team-draft interleaving of A against A (independent noise): the null.
 
 Measured: the A/A false-positive rate over ``--tests`` salts (fixed-horizon test, alpha 0.05);
 power to detect the +3% CTR lift at several sample sizes (``ab_n``: the smallest with power
 >= 80%); and the users an A/B test of A vs B needs for 80% power against the users
-interleaving needs (``interleaving_n_ratio``). Writes bench/results/exp.json; the named
-baseline is the A/B test in the same run.
+interleaving needs (``interleaving_n_ratio``). For the latter both methods are run on one
+log-spaced grid of users (10 to all) with the same replicates, over the same users and days;
+the A/B side is its most sensitive metric of CTR, CVR, clicks, conversions and clicks +
+3 x conversions per user (and CUPED clicks with ``--pre-days``); interleaving is the
+product's credit (``IL_HEADLINE``), the other credit schemes are reported beside it, and
+interleaving's own false-positive rate comes from the A-against-A runs. Writes
+bench/results/exp.json; the named baseline is the A/B test in the same run.
 """
 
 from __future__ import annotations
@@ -44,7 +50,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -54,13 +59,17 @@ from bench.sim import Served, SimConfig, Simulator, SlateRequest, World, build_w
 from twinengine.discovery.experiments.analysis import (  # noqa: E402
     METRICS,
     AnalysisSettings,
+    Metric,
     compare,
 )
 from twinengine.discovery.experiments.assignment import assign  # noqa: E402
 from twinengine.discovery.experiments.interleaving import (  # noqa: E402
+    CREDIT_COLUMNS,
     preference_test,
+    slate_credit,
     team_draft,
     teams_label,
+    user_credit,
 )
 
 RESULTS = ROOT / "bench" / "results" / "exp.json"
@@ -68,6 +77,10 @@ START = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
 POOL = 50  # candidates per slate
 RETRIEVED = 500  # the user's retrieved items the candidates are drawn from
 IL = "il-a-vs-b"
+# Clicks plus 3 x conversions: interleaving's credit, and the A/B metric that matches it.
+ENGAGEMENT_CONVERSION_WEIGHT = 3.0
+ENGAGEMENT = Metric("engagement_per_user", "Clicks + 3 x conversions per user", "mean",
+                    "engagement")  # fmt: skip
 
 
 class Ranker:
@@ -84,10 +97,19 @@ class Ranker:
 
 
 class BenchDriver:
-    """Serves slates from random catalog candidates by one ranker, or interleaves two."""
+    """Serves slates from random catalog candidates by one ranker, or interleaves two.
 
-    def __init__(self, sim: Simulator, mode: str, rankers: dict[str, Ranker], seed: int) -> None:
+    Modes: ``a`` / ``b`` (one ranker), ``il`` (team draft of A and B) and ``ilaa`` (team draft
+    of A and A with independent noise: the null, for interleaving's false-positive rate).
+    Before ``pre_days`` every mode serves ranker A: the pre-period precedes the treatment.
+    """
+
+    def __init__(
+        self, sim: Simulator, mode: str, rankers: dict[str, Ranker], seed: int, *,
+        pre_days: int = 0,
+    ) -> None:  # fmt: skip
         self.sim, self.mode, self.rankers = sim, mode, rankers
+        self.pre_days, self.day = pre_days, 0
         self.rng = np.random.default_rng([seed, 99])
         self._top: dict[str, np.ndarray] = {}
         self.written = 0
@@ -108,12 +130,13 @@ class BenchDriver:
     def slate(self, req: SlateRequest) -> Served:
         """The slate for ``req``: ``POOL`` retrieved candidates, ranked."""
         cands = self.candidates(req.user)
-        if self.mode == "il":
+        mode = self.mode if self.day >= self.pre_days else "a"
+        if mode in ("il", "ilaa"):
             la = self.rankers["a"].rank(req.user, cands, self.rng)
-            lb = self.rankers["b"].rank(req.user, cands, self.rng)
+            lb = self.rankers["a" if mode == "ilaa" else "b"].rank(req.user, cands, self.rng)
             merged, teams = team_draft(la, lb, key=req.request_id, k=req.k)
             return Served(merged, req.request_id, {IL: teams_label(teams)})
-        ranked = self.rankers[self.mode].rank(req.user, cands, self.rng)[: req.k]
+        ranked = self.rankers[mode].rank(req.user, cands, self.rng)[: req.k]
         return Served(ranked, req.request_id, {})
 
     def send(self, events: list[dict[str, Any]]) -> None:
@@ -124,7 +147,8 @@ class BenchDriver:
         """Nothing buffered."""
 
     def on_day(self, now: dt.datetime) -> None:
-        """Nothing to refresh."""
+        """Remember the day (the pre-period serves ranker A)."""
+        self.day = (now - START).days
 
 
 class LiftSimulator(Simulator):
@@ -163,8 +187,9 @@ class LiftSimulator(Simulator):
 _WORLD: World | None = None
 
 
-def _run_chunk(job: dict[str, Any]) -> pd.DataFrame:
-    """Simulate one chunk of users under one arm; one row per user."""
+def _run_chunk(job: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate one chunk of users under one arm: one row per user, and for interleaved runs
+    one row per slate of the experiment days with its clicks and conversions by team."""
     assert _WORLD is not None
     cfg = SimConfig(seed=job["seed"], n_users=job["users"], new_users_per_day=0,
                     days=job["days"], start=START, user_prefix=f"c{job['seed']}-u",
@@ -172,11 +197,13 @@ def _run_chunk(job: dict[str, Any]) -> pd.DataFrame:
     sim = LiftSimulator(None, cfg, world=_WORLD)  # type: ignore[arg-type]
     sim.lift, sim.lift_from = job["lift"], job["pre_days"]
     rankers = {"a": Ranker(sim, job["noise_a"]), "b": Ranker(sim, job["noise_b"])}
-    result = sim.run(BenchDriver(sim, job["mode"], rankers, job["seed"]))
+    driver = BenchDriver(sim, job["mode"], rankers, job["seed"], pre_days=job["pre_days"])
+    result = sim.run(driver)
     rows: dict[str, dict[str, float]] = {}
     days: dict[str, set[int]] = {}
-    cols = ("impressions", "clicks", "conversions", "clicks_a", "clicks_b", "pre_impressions",
-            "pre_clicks", "pre_conversions")  # fmt: skip
+    slates: list[tuple[Any, ...]] = []
+    cols = ("impressions", "clicks", "conversions", "pre_impressions", "pre_clicks",
+            "pre_conversions")  # fmt: skip
     for ses in result.sessions:
         r = rows.setdefault(ses.user_key, dict.fromkeys(cols, 0.0))
         # Days before ``pre_days`` are the pre-period CUPED learns from; both arms alike.
@@ -187,17 +214,17 @@ def _run_chunk(job: dict[str, Any]) -> pd.DataFrame:
             r[pre + "impressions"] += len(s.items)
             r[pre + "clicks"] += len(s.clicked)
             r[pre + "conversions"] += len(s.copied)
-            label = s.experiments.get(IL, "")[3:]
-            for p in s.clicked:
-                if label:
-                    r["clicks_" + label[p - 1]] += 1
+            label = s.experiments.get(IL)
+            if label and not pre:
+                slates.append((ses.user_key, *slate_credit(label, s.clicked, s.copied)))
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = "user_key"
     first = {k: min(v) for k, v in days.items()}
     df = df[df["impressions"] > 0].copy()  # exposed during the experiment
     df["retained_d1"] = [float(first[k] + 1 in days[k]) for k in df.index]
     df["revenue"] = df["conversions"]
-    return df.reset_index()
+    df["engagement"] = df["clicks"] + ENGAGEMENT_CONVERSION_WEIGHT * df["conversions"]
+    return df.reset_index(), pd.DataFrame(slates, columns=["user_key", *CREDIT_COLUMNS])
 
 
 def _init(world: World) -> None:
@@ -207,17 +234,16 @@ def _init(world: World) -> None:
 
 def simulate(
     world: World, args: argparse.Namespace, mode: str, lift: float, users: int
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run every chunk of users under one arm (chunks keep the simulator's caches small).
 
-    Chunk i always holds the same users (seed 1000 + i), whichever arm it runs.
+    Chunk i always holds the same users (seed ``--seed-base`` + i), whichever arm it runs.
     """
     chunk = 1000
     jobs = [
-        {"seed": 1000 + i, "users": min(chunk, users - i * chunk),
-         "days": args.pre_days + args.days,
-         "mode": mode, "lift": lift, "noise_a": args.noise_a, "noise_b": args.noise_b,
-         "pre_days": args.pre_days}
+        {"seed": args.seed_base + i, "users": min(chunk, users - i * chunk),
+         "days": args.pre_days + args.days, "mode": mode, "lift": lift,
+         "noise_a": args.noise_a, "noise_b": args.noise_b, "pre_days": args.pre_days}
         for i in range(math.ceil(users / chunk))
     ]  # fmt: skip
     if args.workers <= 1:
@@ -226,7 +252,8 @@ def simulate(
     else:
         with ProcessPoolExecutor(args.workers, initializer=_init, initargs=(world,)) as pool:
             parts = list(pool.map(_run_chunk, jobs))
-    return pd.concat(parts, ignore_index=True)
+    return (pd.concat([p[0] for p in parts], ignore_index=True),
+            pd.concat([p[1] for p in parts], ignore_index=True))  # fmt: skip
 
 
 def _arms(keys: pd.Series, salt: str) -> np.ndarray:
@@ -234,20 +261,50 @@ def _arms(keys: pd.Series, salt: str) -> np.ndarray:
     return np.array([assign(k, salt=salt, weights=(1, 1)) for k in keys])
 
 
+def _split(size: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``n`` random users out of ``size``, split 50/50: (control rows, treated rows).
+
+    Replicates use NumPy's generator rather than re-hashing every user (thousands of
+    replicates x thousands of users); the hashing itself is what the A/A part uses.
+    """
+    rng = np.random.default_rng([seed, 5])
+    pick = rng.permutation(size)[:n]
+    arm = rng.random(n) < 0.5
+    return pick[~arm], pick[arm]
+
+
 def _replicate(
     control: pd.DataFrame, treated: pd.DataFrame, metric: str, *, seed: int, n: int, cuped: bool
 ) -> Any:
-    """One A/B test on ``n`` random users split 50/50; each shows its own arm's outcome.
-
-    Replicates use NumPy's generator rather than re-hashing every user (thousands of
-    replicates x tens of thousands of users); the hashing itself is what the A/A part uses.
-    """
-    rng = np.random.default_rng([seed, 5])
-    pick = rng.permutation(len(control))[:n]
-    arm = rng.random(n) < 0.5
-    a, b = control.iloc[pick[~arm]], treated.iloc[pick[arm]]
+    """One A/B test on ``n`` random users split 50/50; each shows its own arm's outcome."""
+    ia, ib = _split(len(control), n, seed)
     settings = AnalysisSettings(sequential=False, cuped=cuped)
-    return compare(a, b, METRICS[metric], settings)[1]
+    return compare(control.iloc[ia], treated.iloc[ib], METRICS[metric], settings)[1]
+
+
+def _ab_tests(
+    ra: pd.DataFrame, rb: pd.DataFrame, metrics: dict[str, tuple[Metric, bool]], n: int,
+    seeds: range,
+) -> dict[str, list[Any]]:  # fmt: skip
+    """A/B tests of B against A on every metric, each replicate's users shared by all."""
+    out: dict[str, list[Any]] = {k: [] for k in metrics}
+    for s in seeds:
+        ia, ib = _split(len(ra), n, s)
+        xa, xb = ra.iloc[ia], rb.iloc[ib]
+        for k, (metric, cuped) in metrics.items():
+            settings = AnalysisSettings(sequential=False, cuped=cuped)
+            out[k].append(compare(xa, xb, metric, settings)[1])
+    return out
+
+
+def _il_tests(credit: tuple[np.ndarray, np.ndarray], n: int, seeds: range) -> list[Any]:
+    """Interleaving preference tests on ``n`` random users each (rows of the credit arrays)."""
+    ca, cb = credit
+    out = []
+    for s in seeds:
+        pick = np.random.default_rng([s, 6]).permutation(len(ca))[:n]
+        out.append(preference_test(ca[pick], cb[pick], signal="credit"))
+    return out
 
 
 def _z(r: Any) -> float:
@@ -255,28 +312,62 @@ def _z(r: Any) -> float:
     return r.lift / se if se > 0 else 0.0
 
 
-def _n80(n: int, zs: list[float]) -> int:
+def _n80_from_z(n: int, zs: list[float]) -> int:
     """Users for 80% power at alpha 0.05, from the mean z seen at ``n`` (z grows as sqrt n)."""
     z = float(np.mean(zs))
     return int(math.ceil(n * ((1.959964 + 0.841621) / z) ** 2)) if z > 0 else -1
+
+
+def _n80(grid: list[int], power: list[float], target: float = 0.8) -> int | None:
+    """The users at which power first reaches ``target``: linear in log n between the two grid
+    points around the crossing (the first grid point if power is already there; None if the
+    grid never gets there)."""
+    for i, p in enumerate(power):
+        if p >= target:
+            if i == 0:
+                return grid[0]
+            p0, g0, g1 = power[i - 1], math.log(grid[i - 1]), math.log(grid[i])
+            return int(math.ceil(math.exp(g0 + (target - p0) / (p - p0) * (g1 - g0))))
+    return None
 
 
 def _power(results: list[Any], alpha: float = 0.05) -> float:
     return sum(r.p_value < alpha and r.lift > 0 for r in results) / len(results)
 
 
+def _wrong(results: list[Any], alpha: float = 0.05) -> float:
+    """A/B tests that call A the winner (B is the better ranker)."""
+    return sum(r.p_value < alpha and r.lift < 0 for r in results) / len(results)
+
+
+def _il_power(results: list[Any]) -> float:
+    return sum(r.preferred == "b" for r in results) / len(results)
+
+
+def _il_wrong(results: list[Any]) -> float:
+    return sum(r.preferred == "a" for r in results) / len(results)
+
+
 def main() -> None:
     """Run the simulations and the replicate tests; write bench/results/exp.json."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--users", type=int, default=16000, help="users of the A/A and +3%% runs")
-    ap.add_argument("--ranker-users", type=int, default=3000, help="users of the A vs B runs")
+    ap.add_argument("--ranker-users", type=int, default=3000,
+                    help="users of the A vs B runs (A/B and interleaving)")  # fmt: skip
     ap.add_argument("--days", type=int, default=7, help="experiment days")
     ap.add_argument("--pre-days", type=int, default=0, help="simulated days before (CUPED)")
     ap.add_argument("--tests", type=int, default=200)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--noise-a", type=float, default=1.0)
     ap.add_argument("--noise-b", type=float, default=0.6)
+    ap.add_argument(
+        "--seed-base",
+        type=int,
+        default=1000,
+        help="seed of the first chunk of users (another base: other users)",
+    )
     ap.add_argument("--runs", type=Path, help="pickle of the simulated runs: reused if present")
+    ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     t0 = time.time()
     if args.runs and args.runs.exists():
@@ -287,6 +378,13 @@ def main() -> None:
         if args.runs:
             pd.to_pickle(runs, args.runs)
     analyse(args, runs, t0)
+
+
+# (run name and driver mode, injected lift, users option)
+RUNS = (
+    ("a", 1.0, "users"), ("lift", 1.03, "users"), ("b", 1.0, "ranker_users"),
+    ("il", 1.0, "ranker_users"), ("ilaa", 1.0, "ranker_users"),
+)  # fmt: skip
 
 
 def _simulate_all(args: argparse.Namespace, t0: float) -> dict[str, pd.DataFrame]:
@@ -304,16 +402,43 @@ def _simulate_all(args: argparse.Namespace, t0: float) -> dict[str, pd.DataFrame
         ctx.close()
     print(f"catalog and world: {world.n_items} items ({time.time() - t0:.0f}s)", flush=True)
     runs: dict[str, pd.DataFrame] = {}
-    for name, mode, lift, users in (
-        ("a", "a", 1.0, args.users), ("lift", "a", 1.03, args.users),
-        ("b", "b", 1.0, args.ranker_users), ("il", "il", 1.0, args.ranker_users),
-    ):  # fmt: skip
+    for name, lift, users in RUNS:
         t = time.time()
-        d = simulate(world, args, mode, lift, users).set_index("user_key").sort_index()
-        runs[name] = d
-        print(f"run {name}: {len(d)} users, CTR {d.clicks.sum() / d.impressions.sum():.4%} "
-              f"({time.time() - t:.0f}s)", flush=True)
+        mode = "a" if name == "lift" else name
+        d, slates = simulate(world, args, mode, lift, getattr(args, users))
+        runs[name] = d = d.set_index("user_key").sort_index()
+        if mode.startswith("il"):
+            runs[name + ":slates"] = slates
+        print(
+            f"run {name}: {len(d)} users, CTR {d.clicks.sum() / d.impressions.sum():.4%} "
+            f"({time.time() - t:.0f}s)",
+            flush=True,
+        )
     return runs
+
+
+# Interleaving credit schemes: (conversion weight, one vote per slate). The headline is the
+# product's (``user_credit``'s defaults, as ``service`` credits clicks), chosen on a pilot
+# with other users (``--seed-base 5000``: n80 82 users, against 85, 91 and 100 for the
+# others); the others are reported beside it.
+IL_CREDITS = {
+    "clicks/click": (0.0, False),
+    "clicks+3conv/click": (ENGAGEMENT_CONVERSION_WEIGHT, False),
+    "clicks/slate": (0.0, True),
+    "clicks+3conv/slate": (ENGAGEMENT_CONVERSION_WEIGHT, True),
+}
+IL_HEADLINE = "clicks/click"
+
+
+def _credits(runs: dict[str, pd.DataFrame], run: str) -> dict[str, tuple[np.ndarray, ...]]:
+    """Per scheme: credit arrays (a, b) over the run's exposed users (no slate clicked: 0)."""
+    users = runs[run].index
+    out = {}
+    for name, (w, per_slate) in IL_CREDITS.items():
+        c = user_credit(runs[run + ":slates"], conversion_weight=w, per_slate=per_slate)
+        c = c.reindex(users, fill_value=0.0)
+        out[name] = (c["credit_a"].to_numpy(), c["credit_b"].to_numpy())
+    return out
 
 
 def analyse(args: argparse.Namespace, runs: dict[str, pd.DataFrame], t0: float) -> None:
@@ -327,11 +452,20 @@ def analyse(args: argparse.Namespace, runs: dict[str, pd.DataFrame], t0: float) 
     aa = []
     for s in range(args.tests):
         arm = _arms(a["user_key"], f"aa-{s}")
-        aa.append(compare(a[arm == 0], a[arm == 1], METRICS["ctr"],
-                          AnalysisSettings(sequential=False, cuped=False))[1])
+        aa.append(
+            compare(
+                a[arm == 0],
+                a[arm == 1],
+                METRICS["ctr"],
+                AnalysisSettings(sequential=False, cuped=False),
+            )[1]
+        )
     aa_fp = sum(t.p_value < 0.05 for t in aa) / len(aa)
-    print(f"A/A: {sum(t.p_value < 0.05 for t in aa)} of {len(aa)} significant "
-          f"(false-positive rate {aa_fp:.1%})", flush=True)
+    print(
+        f"A/A: {sum(t.p_value < 0.05 for t in aa)} of {len(aa)} significant "
+        f"(false-positive rate {aa_fp:.1%})",
+        flush=True,
+    )
 
     # 2. Power for the injected +3% CTR lift: CTR by the delta method, and clicks per user
     #    with CUPED on the pre-period (the product's default analysis), at growing n.
@@ -346,55 +480,74 @@ def analyse(args: argparse.Namespace, runs: dict[str, pd.DataFrame], t0: float) 
                    for s in range(args.tests)]  # fmt: skip
             curves["clicks_per_user_cuped"].append(_power(cup))
         zs_ctr = [_z(r) for r in ctr]
-        print(f"+3% CTR at {n} users: power {curves['ctr'][-1]:.1%} (CTR, delta method)"
-              + (f", {curves['clicks_per_user_cuped'][-1]:.1%} (clicks/user, CUPED)"
-                 if args.pre_days else ""), flush=True)
+        print(
+            f"+3% CTR at {n} users: power {curves['ctr'][-1]:.1%} (CTR, delta method)"
+            + (
+                f", {curves['clicks_per_user_cuped'][-1]:.1%} (clicks/user, CUPED)"
+                if args.pre_days
+                else ""
+            ),
+            flush=True,
+        )
     curves = {k: v for k, v in curves.items() if v}
     best = "ctr" if max(curves["ctr"]) >= 0.8 or len(curves) == 1 else "clicks_per_user_cuped"
     ab_n = next((n for n, p in zip(ns, curves[best], strict=True) if p >= 0.8), None)
 
-    # 3. Ranker B vs ranker A on the same users: A/B (CTR) against team-draft interleaving.
+    # 3. Ranker B vs ranker A on the same users over the same days: the A/B test on each of
+    #    its metrics against team-draft interleaving under each credit scheme, on one
+    #    log-spaced grid of users with the same replicates; n80 of each by the same rule.
     both = runs["a"].index.intersection(runs["b"].index)
     ra, rb = runs["a"].loc[both].reset_index(), runs["b"].loc[both].reset_index()
-    il = runs["il"].reset_index()
-    m = min(len(ra), len(il))
-    reps = args.tests // 2
-    grid = [int(m * f) for f in (0.03, 0.1, 0.25, 0.5, 1.0)]
-    ab_curve, il_curve, ab_z, il_z, disagree = [], [], [], [], 0
+    il, null = _credits(runs, "il"), _credits(runs, "ilaa")
+    m = min(len(ra), len(runs["il"]))
+    grid = sorted({int(round(x)) for x in np.geomspace(10, m, 15)})
+    ab_metrics = {k: (METRICS[k], False) for k in
+                  ("ctr", "clicks_per_user", "conversions_per_user", "cvr")}  # fmt: skip
+    ab_metrics["engagement_per_user"] = (ENGAGEMENT, False)
+    if args.pre_days:
+        ab_metrics["clicks_per_user_cuped"] = (METRICS["clicks_per_user"], True)
+    reps = range(args.tests)
+    ab_curves: dict[str, list[float]] = {k: [] for k in ab_metrics}
+    il_curves: dict[str, list[float]] = {c: [] for c in IL_CREDITS}
     for n in grid:
-        res = [_replicate(ra, rb, "ctr", seed=s, n=n, cuped=False) for s in range(reps)]
-        ils = []
-        for s in range(reps):
-            rows = il.iloc[np.random.default_rng([s, 6]).permutation(len(il))[:n]]
-            ils.append(preference_test(rows["clicks_a"].tolist(), rows["clicks_b"].tolist(),
-                                       signal="clicks"))
-        ab_curve.append(_power(res))
-        il_curve.append(sum(r.preferred == "b" for r in ils) / reps)
-        disagree += sum(r.preferred == "a" for r in ils)
-        ab_z.append([_z(r) for r in res])
-        # z of the paired t-test (the product's interleaving test), signed by the winner.
-        il_z.append([math.copysign(float(norm.isf(r.p_value / 2)), r.mean_diff) for r in ils])
-        print(f"B vs A at {n} users: A/B power {ab_curve[-1]:.1%}, "
-              f"interleaving power {il_curve[-1]:.1%}", flush=True)
-    # Both n80 by the same rule (z grows as sqrt n), each from its first grid point with power
-    # >= 50% (informative, not saturated), then checked by simulating that many users.
-    pick_ab = next((i for i, p in enumerate(ab_curve) if p >= 0.5), len(grid) - 1)
-    pick_il = next((i for i, p in enumerate(il_curve) if p >= 0.5), len(grid) - 1)
-    n_ab = _n80(grid[pick_ab], ab_z[pick_ab])
-    n_il = _n80(grid[pick_il], il_z[pick_il])
-    check = []
-    if 0 < n_il <= len(il):
-        for s in range(reps):
-            rows = il.iloc[np.random.default_rng([s, 7]).permutation(len(il))[:n_il]]
-            check.append(preference_test(rows["clicks_a"].tolist(), rows["clicks_b"].tolist(),
-                                         signal="clicks").preferred == "b")
-    check_ab = []
-    if 0 < n_ab <= len(ra):
-        check_ab = [_replicate(ra, rb, "ctr", seed=1000 + s, n=n_ab, cuped=False)
-                    for s in range(reps)]  # fmt: skip
+        for k, res in _ab_tests(ra, rb, ab_metrics, n, reps).items():
+            ab_curves[k].append(_power(res))
+        for c, credit in il.items():
+            il_curves[c].append(_il_power(_il_tests(credit, n, reps)))
+        print(f"B vs A at {n} users: A/B power " + ", ".join(
+            f"{k} {p[-1]:.0%}" for k, p in ab_curves.items()) + "; interleaving " + ", ".join(
+            f"{k} {p[-1]:.0%}" for k, p in il_curves.items()), flush=True)  # fmt: skip
+    ab_n80 = {k: _n80(grid, p) for k, p in ab_curves.items()}
+    il_n80 = {k: _n80(grid, p) for k, p in il_curves.items()}
+    # The A/B side is its most sensitive metric (smallest n80), so the ratio is not flattered
+    # by a weak A/B; interleaving is the product's credit scheme, fixed before this run.
+    ab_best = min((k for k in ab_n80 if ab_n80[k]), key=lambda k: ab_n80[k] or 0, default=None)
+    n_ab = ab_n80[ab_best] if ab_best else None
+    n_il = il_n80[IL_HEADLINE]
+    check_seeds = range(10_000, 10_000 + 2 * args.tests)
+    check_ab = _ab_tests(ra, rb, {ab_best: ab_metrics[ab_best]}, n_ab, check_seeds)[ab_best] \
+        if ab_best and n_ab else []  # fmt: skip
+    check_il = _il_tests(il[IL_HEADLINE], n_il, check_seeds) if n_il else []
+    # Interleaving's false-positive rate: A against A interleaved, at interleaving's n80.
+    # Replicates resample one simulated population, so its own chance imbalance (the z of
+    # all its users, reported too) shifts every replicate's z by about z * sqrt(n / users).
+    il_fp = {c: sum(r.preferred is not None for r in _il_tests(credit, n_il, check_seeds))
+             / len(check_seeds) for c, credit in null.items()} if n_il else {}  # fmt: skip
+    il_null_z = {}
+    for c, (ca, cb) in null.items():
+        d = cb - ca
+        il_null_z[c] = float(d.mean() / d.std() * math.sqrt(len(d))) if d.std() > 0 else 0.0
+    print(
+        f"A/B n80 {n_ab} ({ab_best}), interleaving n80 {n_il} ({IL_HEADLINE}); "
+        f"interleaving A/A false positives at n80 {il_fp}, population z {il_null_z}",
+        flush=True,
+    )
 
     def ctr(d: pd.DataFrame) -> float:
         return float(d.clicks.sum() / d.impressions.sum())
+
+    def keyed(curve: list[float]) -> dict[str, float]:
+        return dict(zip(map(str, grid), curve, strict=True))
 
     out = {
         "aa_false_positive_rate": aa_fp,
@@ -406,32 +559,47 @@ def analyse(args: argparse.Namespace, runs: dict[str, pd.DataFrame], t0: float) 
                       f"({args.pre_days}-day pre-period), fixed horizon"}[best],
         "ab_power_curves": {k: dict(zip(map(str, ns), v, strict=True))
                             for k, v in curves.items()},
-        "ab_ctr_n80_estimate": _n80(ns[-1], zs_ctr),
+        "ab_ctr_n80_estimate": _n80_from_z(ns[-1], zs_ctr),
         "injected_ctr_lift": 0.03,
         "measured_ctr_lift": ctr(lifted) / ctr(a) - 1,
         "ranker_b_vs_a_ctr_lift": ctr(rb) / ctr(ra) - 1,
+        "ranker_ab_metric": ab_best,
         "ranker_ab_n80": n_ab,
         "ranker_ab_power_at_n80": _power(check_ab) if check_ab else None,
-        "ranker_ab_power_curve": dict(zip(map(str, grid), ab_curve, strict=True)),
+        "ranker_ab_wrong_winner_at_n80": _wrong(check_ab) if check_ab else None,
+        "ranker_ab_n80_by_metric": ab_n80,
+        "ranker_ab_power_curve": keyed(ab_curves[ab_best]) if ab_best else None,
+        "ranker_ab_power_curves": {k: keyed(v) for k, v in ab_curves.items()},
+        "interleaving_credit": IL_HEADLINE,
         "interleaving_n80": n_il,
-        "interleaving_power_at_n80": sum(check) / len(check) if check else None,
-        "interleaving_power_curve": dict(zip(map(str, grid), il_curve, strict=True)),
-        "interleaving_n_ratio": n_ab / n_il if n_il > 0 and n_ab > 0 else None,
-        "interleaving_wrong_winner": disagree,
-        "users_simulated": {"a": len(runs["a"]), "lift": len(runs["lift"]),
-                            "b": len(runs["b"]), "il": len(runs["il"])},
+        "interleaving_power_at_n80": _il_power(check_il) if check_il else None,
+        "interleaving_wrong_winner_at_n80": _il_wrong(check_il) if check_il else None,
+        "interleaving_n80_by_credit": il_n80,
+        "interleaving_power_curve": keyed(il_curves[IL_HEADLINE]),
+        "interleaving_power_curves": {k: keyed(v) for k, v in il_curves.items()},
+        "interleaving_aa_false_positive_rate_at_n80": il_fp,
+        "interleaving_aa_population_z": il_null_z,
+        "interleaving_n_ratio": n_ab / n_il if n_il and n_ab else None,
+        "n80_rule": "power (share of replicates that pick B at alpha 0.05) on a log-spaced grid "
+                    f"of users, {args.tests} replicates a point; n80 interpolated linearly in "
+                    "log n between the two points around 80%, then checked with "
+                    f"{len(check_seeds)} fresh replicates at n80 (power and wrong-winner "
+                    "rates at n80 are those)",
+        "users_simulated": {k: len(v) for k, v in runs.items() if ":" not in k},
         "days": {"pre": args.pre_days, "experiment": args.days},
         "ctr_control": ctr(a),
         "tests": args.tests,
         "noise": {"a": args.noise_a, "b": args.noise_b},
+        "seed_base": args.seed_base,
         "seconds": round(time.time() - t0, 1),
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                  text=True, cwd=ROOT).stdout.strip(),
         "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
-        "baseline": "the A/B test of the same two rankers on the same simulated users",
+        "baseline": "the A/B test of the same two rankers on the same simulated users and "
+                    "days, on its most sensitive metric",
     }  # fmt: skip
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
 
 

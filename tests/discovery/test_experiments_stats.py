@@ -23,9 +23,11 @@ from twinengine.discovery.experiments.assignment import (
 from twinengine.discovery.experiments.interleaving import (
     parse_label,
     preference_test,
+    slate_credit,
     team_at,
     team_draft,
     teams_label,
+    user_credit,
 )
 
 # --- hashing: GrowthBook's own test vectors (sdk-js test/cases.json) ---------------------------
@@ -111,6 +113,63 @@ def test_team_draft_identical_lists_and_short_list() -> None:
     assert merged == same and len(teams) == 3
     merged, teams = team_draft(["p"], ["q", "r", "s"], key="k", k=4)
     assert sorted(merged) == ["p", "q", "r", "s"] and teams.count("a") == 1
+
+
+def _interleaved_experiment(
+    rng: np.random.Generator, users: int, *, better_b: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-user click credit of an interleaving test: ranker a is a noisy oracle, ranker b an
+    exact one (or equally noisy); users click by the truth with a position bias."""
+    ca, cb = np.zeros(users), np.zeros(users)
+    for u in range(users):
+        for s in range(3):
+            truth = rng.random(20)
+            items = list(range(20))
+            la = sorted(items, key=lambda i: -(truth[i] + rng.normal(0, 0.3)))
+            noise_b = 0.0 if better_b else 0.3
+            lb = sorted(items, key=lambda i: -(truth[i] + rng.normal(0, noise_b)))
+            merged, teams = team_draft(la, lb, key=f"u{u}-{s}", k=10)
+            clicked = [p for p, i in enumerate(merged, 1) if rng.random() < truth[i] ** 2 / p]
+            got = slate_credit(teams, clicked)
+            ca[u] += got[0]
+            cb[u] += got[1]
+    return ca, cb
+
+
+def test_slate_credit_keeps_the_null_and_finds_the_better_ranker() -> None:
+    rng = np.random.default_rng(3)
+    # A against an equally good ranker: about alpha of the tests are significant.
+    false_pos = sum(
+        preference_test(*_interleaved_experiment(rng, 40, better_b=False),
+                        signal="clicks").preferred is not None
+        for _ in range(60)
+    )  # fmt: skip
+    assert false_pos <= 8
+    ca, cb = _interleaved_experiment(rng, 150, better_b=True)
+    assert preference_test(ca, cb, signal="clicks").preferred == "b"
+
+
+def test_slate_credit_by_team() -> None:
+    assert slate_credit("td:abba", [1, 2, 3, 4], [2]) == (2, 2, 0, 1)
+    assert slate_credit("ab", [3, 9, 0], [3]) == (0, 0, 0, 0)  # positions outside the slate
+    assert slate_credit(["b", "a"], [1], [1]) == (0, 1, 0, 1)
+
+
+def test_user_credit_per_slate_votes_and_summed_scores() -> None:
+    slates = pd.DataFrame(
+        [("u1", 2, 0, 0, 0), ("u1", 0, 1, 0, 1), ("u1", 1, 1, 0, 0), ("u2", 0, 0, 0, 0),
+         ("u3", 3, 1, 0, 1)],
+        columns=["user_key", "clicks_a", "clicks_b", "conversions_a", "conversions_b"],
+    )  # fmt: skip
+    votes = user_credit(slates, conversion_weight=3.0, per_slate=True)
+    assert votes.loc["u1"].tolist() == [1.0, 1.0] and votes.loc["u2"].tolist() == [0.0, 0.0]
+    assert votes.loc["u3"].tolist() == [0.0, 1.0]  # 3 clicks < 1 click + 1 conversion
+    sums = user_credit(slates, per_slate=False, conversion_weight=3.0)
+    assert sums.loc["u1"].tolist() == [3.0, 5.0] and sums.loc["u3"].tolist() == [3.0, 4.0]
+    clicks = user_credit(slates, per_slate=True, conversion_weight=0.0)
+    assert clicks.loc["u3"].tolist() == [1.0, 0.0] and list(clicks.index) == ["u1", "u2", "u3"]
+    default = user_credit(slates)  # clicks summed per user
+    assert default.loc["u1"].tolist() == [3.0, 2.0] and default.loc["u3"].tolist() == [3.0, 1.0]
 
 
 def test_labels_round_trip() -> None:
