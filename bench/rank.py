@@ -1,21 +1,26 @@
 """Ranking benchmark on simulator logs: NDCG@10, CTR, conversions, position bias, latency.
 
     python bench/rank.py [--users 300] [--days 10] [--eval-days 3] [--swap-rate 0.3]
+        [--explore swap|shuffle] [--copy-usefulness 0] [--eval-users N] [--home DIR]
 
 1. Logging: the simulator (``bench/sim``) browses the product's feed and related candidates
-   ordered by generator score, with randomised swap exploration on ``--swap-rate`` of the
-   slates; events go through the events service into a fresh SQLite file. The driver logs the
-   generator score of each shown item in the impression's ``attributes["scores"]``, as serving
-   code should.
+   ordered by generator score, with randomised exploration (``--explore``) on ``--swap-rate``
+   of the slates; events go through the events service into a fresh SQLite file. The driver
+   logs the generator score of each shown item in the impression's ``attributes["scores"]``,
+   as serving code should. ``--copy-usefulness`` gives items a conversion rate that is not a
+   function of their click appeal (clickbait vs useful prompts); at 0 ordering by clicks is
+   already ordering by conversions and no blend can lift conversions.
 2. ``ranking.service.train`` on those logs (last 20% of slates held out): held-out NDCG@10 of
    popularity, the best untrained generator blend, LambdaMART and the blends.
-3. The estimated position-bias curve against the simulator's true examination curve.
+3. The position-bias curve estimated on the whole log against the simulator's true curve
+   (both 1 at position 1), with a bootstrap over slates for its noise.
 4. Online, paired: fresh simulated days (same users and history, events not written); on every
    request each policy orders the same 200 product candidates and the simulator's ground
    truth gives that slate's expected clicks, expected conversions and NDCG@10.
-5. ``rerank`` latency for 200 candidates, in-process.
+5. Re-rank latency for 200 candidates, in-process, the rankers taking turns call by call.
 
-Writes bench/results/rank.json. Named baseline: the untrained generator blend (by_score).
+Writes bench/results/rank.json. Named baseline: the untrained generator blend (by_score);
+for latency, the untrained CTR blend over the same in-memory features.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from twinengine.context import AppContext, open_context  # noqa: E402
 from twinengine.discovery.candidates import service as candidates  # noqa: E402
 from twinengine.discovery.ranking import evaluate  # noqa: E402
 from twinengine.discovery.ranking import service as ranking  # noqa: E402
+from twinengine.discovery.ranking.bias import harvest_propensities  # noqa: E402
 from twinengine.discovery.ranking.features import COL  # noqa: E402
 from twinengine.discovery.ranking.models import (  # noqa: E402
     BlendWeights,
@@ -76,8 +82,10 @@ class ScoreLoggingDriver(InProcess):
         for ev in events:
             if ev["type"] == "impression":
                 scores = self._scores.pop(ev["request_id"], {})
-                ev["attributes"] = {**(ev.get("attributes") or {}),
-                                    "scores": [scores.get(i) for i in ev["slate"]]}
+                ev["attributes"] = {
+                    **(ev.get("attributes") or {}),
+                    "scores": [scores.get(i) for i in ev["slate"]],
+                }
         super().send(events)
 
 
@@ -125,22 +133,36 @@ class PairedEvalDriver:
             ordered = sorted(cands, key=lambda c: -c.features.get("popular", 0.0))
         else:
             blend = None if policy == "multiobjective" else BlendWeights.preset(policy)
-            ordered = ranking.rerank(self.ctx, surface=req.surface, user_key=req.user.key,
-                                     candidates=cands, k=req.k, model=self.version, blend=blend)
+            ordered = ranking.rerank(
+                self.ctx,
+                surface=req.surface,
+                user_key=req.user.key,
+                candidates=cands,
+                k=req.k,
+                model=self.version,
+                blend=blend,
+            )
         return [c.item_id for c in ordered[: req.k]]
 
     def slate(self, req: SlateRequest) -> Served:
         """Score every policy's slate; serve the generator's."""
-        cands = candidates.generate(self.ctx, surface=req.surface, user_key=req.user.key,
-                                    item_id=req.item_id, k=self.pool, now=req.now)
+        cands = candidates.generate(
+            self.ctx,
+            surface=req.surface,
+            user_key=req.user.key,
+            item_id=req.item_id,
+            k=self.pool,
+            now=req.now,
+        )
         served: list[str] = []
         for policy in POLICIES:
             ids = self.order(policy, req, cands)
             p_click = self.sim.true_click_prob(req.user, ids)
             p_copy = self.sim.true_copy_prob(req.user, ids)
             ndcg = self.sim.ndcg(req.user, ids) if ids else 0.0
-            self.rows[policy].append((float(p_click.sum()), float((p_click * p_copy).sum()),
-                                      ndcg, len(ids)))
+            self.rows[policy].append(
+                (float(p_click.sum()), float((p_click * p_copy).sum()), ndcg, len(ids))
+            )
             if policy == "generator":
                 served = ids
         return Served(items=served, request_id=req.request_id)
@@ -187,8 +209,10 @@ def truth_ndcg(ctx: AppContext, sim: Simulator, frame: Any, version: str) -> dic
     scores = {
         "logged_order": -test.position.astype(float),
         "popularity": test.X[:, COL["item_pop"]].astype(float),
-        **{f"untrained_{n}": evaluate.untrained_scores(test.X, w)
-           for n, w in evaluate.UNTRAINED_BLENDS.items()},
+        **{
+            f"untrained_{n}": evaluate.untrained_scores(test.X, w)
+            for n, w in evaluate.UNTRAINED_BLENDS.items()
+        },
         "lambdamart": ranker.score(test.X, BlendWeights.preset("lambdamart")),
         "click_only": ranker.score(test.X, BlendWeights.preset("click")),
         "multiobjective": ranker.score(test.X),
@@ -225,36 +249,145 @@ def load_catalog(ctx: AppContext, n_items: int, folder: Path) -> int:
         lines = [lines[int(i * step)] for i in range(n_items)]
     ids = {json.loads(line)["id"] for line in lines}
     (folder / "items.jsonl").write_text("".join(lines), encoding="utf-8")
-    labels = [line for line in DEMO_LABELS.read_text(encoding="utf-8").splitlines()
-              if json.loads(line)["id"] in ids]
+    labels = [
+        line
+        for line in DEMO_LABELS.read_text(encoding="utf-8").splitlines()
+        if json.loads(line)["id"] in ids
+    ]
     (folder / "labels.jsonl").write_text("\n".join(labels) + "\n", encoding="utf-8")
     report = catalog.ingest(ctx.db, path=folder / "items.jsonl")
     catalog.load_topic_labels(ctx.db, path=folder / "labels.jsonl", source="human")
     return report.rows
 
 
-def latency(ctx: AppContext, version: str, users: list[str], n: int = 500) -> dict[str, float]:
-    """Percentiles of ``rerank`` over 200 product candidates, in-process, after warm-up."""
+def _untrained_rerank(ctx: AppContext, user_key: str, cands: list, k: int) -> list:
+    """The named latency baseline: the same in-memory feature rows, a fixed CTR blend, no trees."""
+    state = ranking.runtime(ctx).features()
+    assert state is not None
+    gen = np.fromiter((c.score for c in cands), dtype=float, count=len(cands))
+    X = state.rows(
+        state.indices([c.item_id for c in cands]),
+        user_key=user_key,
+        surface="feed",
+        t=time.time(),
+        gen_scores=gen,
+    )
+    s = evaluate.untrained_scores(X, evaluate.UNTRAINED_BLENDS["ctr"])
+    return [cands[i] for i in np.argsort(-s, kind="stable")[:k]]
+
+
+def latency(ctx: AppContext, version: str, users: list[str], n: int = 1000) -> dict[str, Any]:
+    """Percentiles of re-ranking 200 feed candidates in-process, ``n`` calls per ranker.
+
+    The rankers take turns call by call (the order rotates), so machine load hits each alike:
+    ``generator`` (no model: generator order), ``untrained_ctr`` (baseline above),
+    ``multiobjective`` (``rerank`` with the trained model's default CTR x CVR blend) and
+    ``lambdamart_blend`` (``rerank`` weighing all three heads: LambdaMART + CTR + CVR).
+    """
     pools = []
     for u in users[:25]:
         cands = candidates.generate(ctx, surface="feed", user_key=u, k=200)
         if len(cands) == 200:
             pools.append((u, cands))
-    for u, c in pools:
-        ranking.rerank(ctx, surface="feed", user_key=u, candidates=c, k=20, model=version)
-    took, cpu = [], []
+    every = BlendWeights(rank=1.0, ctr=1.0, cvr=1.0)
+    runs = {
+        "generator": lambda u, c: ranking.rerank(
+            ctx, surface="feed", user_key=u, candidates=c, k=20
+        ),
+        "untrained_ctr": lambda u, c: _untrained_rerank(ctx, u, c, 20),
+        "multiobjective": lambda u, c: ranking.rerank(
+            ctx, surface="feed", user_key=u, candidates=c, k=20, model=version
+        ),
+        "lambdamart_blend": lambda u, c: ranking.rerank(
+            ctx, surface="feed", user_key=u, candidates=c, k=20, model=version, blend=every
+        ),
+    }
+    for u, c in pools:  # warm-up: features built, model loaded
+        for fn in runs.values():
+            fn(u, c)
+    names = list(runs)
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    load_before = os.getloadavg()[0]
     for i in range(n):
         u, c = pools[i % len(pools)]
-        t, t_cpu = time.perf_counter(), time.thread_time()
-        ranking.rerank(ctx, surface="feed", user_key=u, candidates=c, k=20, model=version)
-        took.append((time.perf_counter() - t) * 1000)
-        cpu.append((time.thread_time() - t_cpu) * 1000)
-    a, b = np.asarray(took), np.asarray(cpu)
-    # Wall time includes waiting for a CPU on a loaded machine; thread CPU time does not.
-    return {"p50": float(np.percentile(a, 50)), "p90": float(np.percentile(a, 90)),
-            "p99": float(np.percentile(a, 99)), "max": float(a.max()), "n": n,
-            "cpu_p50": float(np.percentile(b, 50)), "cpu_p99": float(np.percentile(b, 99)),
-            "load_avg_1m": os.getloadavg()[0]}
+        for j in range(len(names)):
+            name = names[(i + j) % len(names)]
+            t, t_cpu = time.perf_counter(), time.thread_time()
+            runs[name](u, c)
+            wall[name].append((time.perf_counter() - t) * 1000)
+            cpu[name].append((time.thread_time() - t_cpu) * 1000)
+    out: dict[str, Any] = {
+        "n": n,
+        "candidates": 200,
+        "k": 20,
+        "load_avg_1m": [load_before, os.getloadavg()[0]],
+    }
+    for name in names:
+        a, b = np.asarray(wall[name]), np.asarray(cpu[name])
+        # Wall time includes waiting for a CPU on a loaded machine; thread CPU time does not.
+        out[name] = {
+            "p50": float(np.percentile(a, 50)),
+            "p90": float(np.percentile(a, 90)),
+            "p99": float(np.percentile(a, 99)),
+            "max": float(a.max()),
+            "cpu_p50": float(np.percentile(b, 50)),
+            "cpu_p99": float(np.percentile(b, 99)),
+        }
+    return out
+
+
+def propensity_report(
+    frame: Any, model_curve: list[float], true: np.ndarray, *, resamples: int = 200, seed: int = 0
+) -> dict[str, Any]:
+    """The examination curve estimated on the whole log, its bootstrap spread, and the truth.
+
+    The model's own curve rests on the training part only (80%); the reported estimate uses
+    every logged slate. Both are normalised to 1 at position 1, as the true curve is. The
+    bootstrap resamples whole slates (Poisson(1) weights) and re-runs the estimator.
+    """
+    curve = ranking.estimate_propensity(frame)
+    est = np.asarray(curve.values[:10])
+    out: dict[str, Any] = {
+        "propensity_estimated": est.tolist(),
+        "propensity_true": true.tolist(),
+        "propensity_method": curve.method,
+        "propensity_support_rows": curve.support,
+        "propensity_rel_error": float((np.abs(est - true) / true).max()),
+        "propensity_rel_error_by_position": (np.abs(est - true) / true).tolist(),
+        "propensity_model": list(model_curve[:10]),
+        "propensity_model_rel_error": float(
+            (np.abs(np.asarray(model_curve[:10]) - true) / true).max()
+        ),
+    }
+    if curve.method == "intervention_harvesting":
+        original = ranking.original_positions(frame)
+        rng = np.random.default_rng(seed)
+        n_groups = int(frame.group.max()) + 1
+        boots = np.array(
+            [
+                harvest_propensities(
+                    frame.position,
+                    original,
+                    frame.click,
+                    weight=rng.poisson(1.0, n_groups)[frame.group],
+                ).values[:10]
+                for _ in range(resamples)
+            ]
+        )
+        out["propensity_bootstrap"] = {
+            "resamples": resamples,
+            "rel_se_by_position": (boots.std(axis=0, ddof=1) / est).tolist(),
+            "q05": np.quantile(boots, 0.05, axis=0).tolist(),
+            "q95": np.quantile(boots, 0.95, axis=0).tolist(),
+            "true_inside_90pct": (
+                (np.quantile(boots, 0.05, axis=0) <= true)
+                & (true <= np.quantile(boots, 0.95, axis=0))
+            ).tolist(),
+        }
+        moved = (original != frame.position) & (frame.click > 0)
+        out["propensity_moved_clicks"] = int(moved.sum())
+    return out
 
 
 def main() -> None:
@@ -264,10 +397,25 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=10)
     ap.add_argument("--eval-days", type=int, default=3)
     ap.add_argument("--swap-rate", type=float, default=0.3)
-    ap.add_argument("--explore", choices=("swap", "shuffle"), default="swap",
-                    help="exploration slates swap position 1 with k, or are shuffled")
-    ap.add_argument("--eval-users", type=int, default=0,
-                    help="paired online evaluation on the first N users only (0: all)")
+    ap.add_argument(
+        "--explore",
+        choices=("swap", "shuffle"),
+        default="swap",
+        help="exploration slates swap position 1 with k, or are shuffled",
+    )
+    ap.add_argument(
+        "--eval-users",
+        type=int,
+        default=0,
+        help="paired online evaluation on the first N users only (0: all)",
+    )
+    ap.add_argument(
+        "--copy-usefulness",
+        type=float,
+        default=0.0,
+        help="simulator weight of item usefulness in P(copy | click); 0: conversion "
+        "rate follows click appeal",
+    )
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--items", type=int, default=3000, help="catalog subset (0: all 11,212)")
     ap.add_argument("--home", type=Path, default=None, help="keep the run's files here")
@@ -281,8 +429,15 @@ def main() -> None:
     print(f"catalog: {n_items} items ({time.time() - t_start:.0f}s)")
 
     start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
-    cfg = SimConfig(seed=args.seed, n_users=args.users, days=args.days, swap_rate=args.swap_rate,
-                    explore=args.explore, start=start)
+    cfg = SimConfig(
+        seed=args.seed,
+        n_users=args.users,
+        days=args.days,
+        swap_rate=args.swap_rate,
+        explore=args.explore,
+        copy_w_usefulness=args.copy_usefulness,
+        start=start,
+    )
     world = build_world(ctx, seed=args.seed)
     sim = Simulator(ctx, cfg, world=world)
     t = time.time()
@@ -304,16 +459,25 @@ def main() -> None:
     print(f"trained {info['version']} on {m['rows']} rows ({time.time() - t:.0f}s)")
     truth = truth_ndcg(ctx, sim, frame, info["version"])
     print(f"held-out NDCG@10 against true relevance: {truth}")
-    est = np.asarray(info["propensity"]["values"][:10])
     true = np.asarray(sim.true_examination(np.arange(1, 11)), dtype=float)
-    rel_err = np.abs(est - true) / true
+    prop = propensity_report(frame, info["propensity"]["values"], true)
+    print(
+        f"propensity: estimated {np.round(prop['propensity_estimated'], 4).tolist()} "
+        f"max rel error {prop['propensity_rel_error']:.3f}"
+    )
 
     candidates.refresh(ctx, now=start + dt.timedelta(days=args.days))
     t = time.time()
-    eval_cfg = SimConfig(seed=args.seed, n_users=args.eval_users or args.users,
-                         days=args.eval_days, swap_rate=0.0,
-                         start=start + dt.timedelta(days=args.days), new_users_per_day=0,
-                         run_id="eval")
+    eval_cfg = SimConfig(
+        seed=args.seed,
+        n_users=args.eval_users or args.users,
+        days=args.eval_days,
+        swap_rate=0.0,
+        start=start + dt.timedelta(days=args.days),
+        new_users_per_day=0,
+        copy_w_usefulness=args.copy_usefulness,
+        run_id="eval",
+    )
     evaluator = PairedEvalDriver(ctx, Simulator(ctx, eval_cfg, world=world), info["version"])
     evaluator.sim.run(evaluator)
     online = evaluator.summary()
@@ -326,12 +490,21 @@ def main() -> None:
     click, multi = online["click"], online["multiobjective"]
     best_blend = max((k for k in truth if k.startswith("untrained_")), key=lambda k: truth[k])
     result = {
-        "dataset": {"catalog": "bundled demo prompts", "catalog_items": n_items,
-                    "sim_users": args.users, "log_days": args.days,
-                    "eval_days": args.eval_days, "eval_users": args.eval_users or args.users,
-                    "swap_rate": args.swap_rate, "explore": args.explore, "seed": args.seed,
-                    "impression_rows": m["rows"], "clicks": m["clicks"],
-                    "conversions": m["conversions"]},
+        "dataset": {
+            "catalog": "bundled demo prompts",
+            "catalog_items": n_items,
+            "sim_users": args.users,
+            "log_days": args.days,
+            "eval_days": args.eval_days,
+            "eval_users": args.eval_users or args.users,
+            "swap_rate": args.swap_rate,
+            "explore": args.explore,
+            "seed": args.seed,
+            "copy_w_usefulness": args.copy_usefulness,
+            "impression_rows": m["rows"],
+            "clicks": m["clicks"],
+            "conversions": m["conversions"],
+        },
         "baseline": "generator (untrained candidate blend, by_score)",
         "ndcg_gain": "true attractiveness of each held-out (user, item) from the simulator",
         "ndcg10_popularity": truth["popularity"],
@@ -349,39 +522,47 @@ def main() -> None:
         "ctr_click_only": click["ctr"],
         "ctr_multiobjective": multi["ctr"],
         "ctr_cost_rel": (multi["ctr"] - click["ctr"]) / click["ctr"],
-        "conversion_gain_rel": (multi["conversions_per_impression"]
-                                - click["conversions_per_impression"])
+        "conversion_gain_rel": (
+            multi["conversions_per_impression"] - click["conversions_per_impression"]
+        )
         / click["conversions_per_impression"],
-        "propensity_estimated": est.tolist(),
-        "propensity_true": true.tolist(),
-        "propensity_method": info["propensity"]["method"],
-        "propensity_rel_error": float(rel_err.max()),
-        "propensity_rel_error_by_position": rel_err.tolist(),
+        **prop,
         "rerank200_ms": lat,
-        "rerank200_p99_ms": lat["p99"],
+        "rerank200_p99_ms": lat["lambdamart_blend"]["p99"],
+        "rerank200_baseline": "untrained_ctr",
+        "rerank200_baseline_p99_ms": lat["untrained_ctr"]["p99"],
         "model_version": info["version"],
         "commit": _commit(),
-        "hardware": {"cpu_count": os.cpu_count(), "machine": platform.machine(),
-                     "python": platform.python_version(),
-                     "note": "shared 2-core machine under contention from other jobs"},
+        "hardware": {
+            "cpu_count": os.cpu_count(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+            "note": "shared 2-core machine under contention from other jobs",
+        },
         "seconds": round(time.time() - t_start, 1),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict | list)},
-                     indent=2))
+    print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict | list)}, indent=2))
     base = online["generator"]
     for policy, om in online.items():
-        print(f"{policy:>15}: ctr x{om['ctr'] / base['ctr']:.3f}  conv/impr "
-              f"x{om['conversions_per_impression'] / base['conversions_per_impression']:.3f}  "
-              f"true ndcg10 x{om['ndcg10'] / base['ndcg10']:.3f}  (vs generator)")
+        print(
+            f"{policy:>15}: ctr x{om['ctr'] / base['ctr']:.3f}  conv/impr "
+            f"x{om['conversions_per_impression'] / base['conversions_per_impression']:.3f}  "
+            f"true ndcg10 x{om['ndcg10'] / base['ndcg10']:.3f}  (vs generator)"
+        )
     ctx.close()
 
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                              capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return ""
 
