@@ -67,7 +67,7 @@ bench-recs: install
 	$(BIN)/python bench/recs.py $(if $(ML100K),--ml100k $(ML100K),)
 
 bench-rank: install
-	$(BIN)/python bench/rank.py
+	$(BIN)/python bench/rank.py --users 12000 --days 14 --explore shuffle --swap-rate 0.3 --copy-usefulness 1.0 --eval-users 3000 --eval-days 1 $(if $(RANK_HOME),--home $(RANK_HOME),)
 
 bench-exp: install
 	$(BIN)/python bench/exp.py

@@ -80,14 +80,20 @@ class TrainParams:
 
     # Small, heavily regularised trees: clicks are sparse (about 1% CTR in the simulator) and
     # larger trees fit noise (held-out true-relevance NDCG@10 0.817 -> 0.861 on bench logs).
-    learning_rate: float = 0.05
+    learning_rate: float = 0.05  # LambdaMART: at 0.15 its corrections to log(item_ctr) overfit
+    # CTR and CVR heads: fewer, larger steps. Serving cost is rows x trees (about 17 ns each):
+    # at 0.05 both heads ran all 300 rounds and 100 LambdaMART rounds (3.1 ms of CPU to score
+    # 200 candidates with all heads); at 0.15, 100 and 40 rounds 1.1 ms, held-out true NDCG@10
+    # within 0.003 of it (12k-user simulator log).
+    head_learning_rate: float = 0.15
     num_leaves: int = 7
     min_data_in_leaf: int = 200
-    rounds: int = 300
+    rounds: int = 100
     early_stopping: int = 30
     # LambdaMART runs a fixed number of rounds: early stopping on logged clicks would stop it
-    # where it agrees most with the logging policy (the labels are position-biased).
-    rank_rounds: int = 100
+    # where it agrees most with the logging policy (the labels are position-biased). 40 rounds
+    # beat 100 on held-out true NDCG@10 (0.8485 vs 0.8472).
+    rank_rounds: int = 40
     ipw_clip: float = 10.0
     num_threads: int = 2
     seed: int = 7
@@ -124,7 +130,7 @@ def ndcg_at(scores: np.ndarray, labels: np.ndarray, group: np.ndarray, k: int = 
         top = np.argsort(-sc, kind="stable")[:k]
         dcg = ((2.0 ** lab[top] - 1.0) * disc[: len(top)]).sum()
         ideal = np.sort(lab)[::-1][:k]
-        idcg = ((2.0 ** ideal - 1.0) * disc[: len(ideal)]).sum()
+        idcg = ((2.0**ideal - 1.0) * disc[: len(ideal)]).sum()
         total += dcg / idcg
         count += 1
     return total / count if count else float("nan")
@@ -151,9 +157,7 @@ class LgbmRanker:
         self.meta = meta or {}
         self._cols = {h: _cols(HEAD_FEATURES[h]) for h in heads}
 
-    def predict(
-        self, X: np.ndarray, heads: tuple[str, ...] | None = None
-    ) -> dict[str, np.ndarray]:
+    def predict(self, X: np.ndarray, heads: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
         """Per-head outputs for feature rows ``X`` (all FEATURES; position is forced to 1)."""
         X = X.copy()
         X[:, COL["position"]] = 1.0
@@ -274,18 +278,38 @@ def fit(
     sets: list[Any] = []
     for mask in (rows & tr, rows & va):
         idx = np.flatnonzero(mask)
-        sets.append(None if len(idx) == 0 else lib.Dataset(
-            frame.X[np.ix_(idx, cols)], label=frame.label[idx], weight=w[idx],
-            group=group_sizes(frame.group[idx]), feature_name=names,
-            init_score=rank_base_margin(frame.X[idx]), reference=sets[0] if sets else None,
-        ))
-    heads["rank"] = _train(lib, {**base, "objective": "lambdarank", "metric": "ndcg",
-                                 "eval_at": [10], "lambdarank_truncation_level": 20},
-                           sets[0], None, params, rounds=params.rank_rounds)
+        sets.append(
+            None
+            if len(idx) == 0
+            else lib.Dataset(
+                frame.X[np.ix_(idx, cols)],
+                label=frame.label[idx],
+                weight=w[idx],
+                group=group_sizes(frame.group[idx]),
+                feature_name=names,
+                init_score=rank_base_margin(frame.X[idx]),
+                reference=sets[0] if sets else None,
+            )
+        )
+    heads["rank"] = _train(
+        lib,
+        {
+            **base,
+            "objective": "lambdarank",
+            "metric": "ndcg",
+            "eval_at": [10],
+            "lambdarank_truncation_level": 20,
+        },
+        sets[0],
+        None,
+        params,
+        rounds=params.rank_rounds,
+    )
 
     # CTR head: every impression, position as an input.
-    heads["ctr"] = _binary(lib, base, frame, frame.click, np.ones(len(frame), bool), tr, va,
-                           "ctr", params)
+    heads["ctr"] = _binary(
+        lib, base, frame, frame.click, np.ones(len(frame), bool), tr, va, "ctr", params
+    )
     # CVR head: clicked rows only; conversions given a click.
     clicked = frame.click > 0
     if frame.conversion[clicked].sum() > 0:
@@ -298,24 +322,49 @@ def fit(
     )
 
 
-def _binary(lib: Any, base: dict[str, Any], frame: TrainingFrame, y: np.ndarray,
-            rows: np.ndarray, tr: np.ndarray, va: np.ndarray, head: str,
-            params: TrainParams) -> Any:
+def _binary(
+    lib: Any,
+    base: dict[str, Any],
+    frame: TrainingFrame,
+    y: np.ndarray,
+    rows: np.ndarray,
+    tr: np.ndarray,
+    va: np.ndarray,
+    head: str,
+    params: TrainParams,
+) -> Any:
     cols = _cols(HEAD_FEATURES[head])
     names = list(HEAD_FEATURES[head])
     sets: list[Any] = []
     for mask in (rows & tr, rows & va):
         idx = np.flatnonzero(mask)
-        sets.append(None if len(idx) == 0 else lib.Dataset(
-            frame.X[np.ix_(idx, cols)], label=y[idx], feature_name=names,
-            reference=sets[0] if sets else None,
-        ))
-    return _train(lib, {**base, "objective": "binary", "metric": "binary_logloss"},
-                  sets[0], sets[1], params)
+        sets.append(
+            None
+            if len(idx) == 0
+            else lib.Dataset(
+                frame.X[np.ix_(idx, cols)],
+                label=y[idx],
+                feature_name=names,
+                reference=sets[0] if sets else None,
+            )
+        )
+    cfg = {
+        **base,
+        "learning_rate": params.head_learning_rate,
+        "objective": "binary",
+        "metric": "binary_logloss",
+    }
+    return _train(lib, cfg, sets[0], sets[1], params)
 
 
-def _train(lib: Any, cfg: dict[str, Any], train: Any, valid: Any, params: TrainParams,
-           rounds: int | None = None) -> Any:
+def _train(
+    lib: Any,
+    cfg: dict[str, Any],
+    train: Any,
+    valid: Any,
+    params: TrainParams,
+    rounds: int | None = None,
+) -> Any:
     if train is None:
         raise ModelFitError("no training rows left after the validation split")
     callbacks = []
@@ -324,7 +373,12 @@ def _train(lib: Any, cfg: dict[str, Any], train: Any, valid: Any, params: TrainP
         valid_sets = [valid]
         callbacks.append(lib.early_stopping(params.early_stopping, verbose=False))
     try:
-        return lib.train(cfg, train, num_boost_round=rounds or params.rounds, valid_sets=valid_sets,
-                         callbacks=callbacks)
+        return lib.train(
+            cfg,
+            train,
+            num_boost_round=rounds or params.rounds,
+            valid_sets=valid_sets,
+            callbacks=callbacks,
+        )
     except lib.basic.LightGBMError as exc:
         raise ModelFitError(f"LightGBM could not train: {exc}") from exc
