@@ -1,6 +1,6 @@
 """Experiments benchmark: A/A false positives, A/B power, interleaving vs A/B sample sizes.
 
-    python bench/exp.py [--users 16000] [--ranker-users 3000] [--days 7] [--pre-days 0]
+    python bench/exp.py [--users 16000] [--ranker-users 12000] [--days 7] [--pre-days 0]
 
 Everything runs on the behaviour simulator (``bench/sim``) over the real bundled catalog, in
 process and without writing events (the fast mode): a driver serves each slate from 50
@@ -352,7 +352,7 @@ def main() -> None:
     """Run the simulations and the replicate tests; write bench/results/exp.json."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--users", type=int, default=16000, help="users of the A/A and +3%% runs")
-    ap.add_argument("--ranker-users", type=int, default=3000,
+    ap.add_argument("--ranker-users", type=int, default=12000,
                     help="users of the A vs B runs (A/B and interleaving)")  # fmt: skip
     ap.add_argument("--days", type=int, default=7, help="experiment days")
     ap.add_argument("--pre-days", type=int, default=0, help="simulated days before (CUPED)")
@@ -366,17 +366,14 @@ def main() -> None:
         default=1000,
         help="seed of the first chunk of users (another base: other users)",
     )
-    ap.add_argument("--runs", type=Path, help="pickle of the simulated runs: reused if present")
+    ap.add_argument("--runs", type=Path, help="pickle of simulated runs (same settings: reused)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     t0 = time.time()
-    if args.runs and args.runs.exists():
-        runs = pd.read_pickle(args.runs)
-        print(f"reusing the simulated runs in {args.runs}", flush=True)
-    else:
-        runs = _simulate_all(args, t0)
-        if args.runs:
-            pd.to_pickle(runs, args.runs)
+    cached = pd.read_pickle(args.runs) if args.runs and args.runs.exists() else {}
+    runs = _simulate_all(args, t0, cached)
+    if args.runs and runs is not cached:
+        pd.to_pickle(runs, args.runs)
     analyse(args, runs, t0)
 
 
@@ -387,7 +384,20 @@ RUNS = (
 )  # fmt: skip
 
 
-def _simulate_all(args: argparse.Namespace, t0: float) -> dict[str, pd.DataFrame]:
+def _run_key(args: argparse.Namespace, name: str, users: int) -> str:
+    """What decides a run's outcome, so a cached run is reused only for the same settings."""
+    return (f"{name} users={users} days={args.pre_days}+{args.days} seed={args.seed_base} "
+            f"noise={args.noise_a},{args.noise_b}")  # fmt: skip
+
+
+def _simulate_all(args: argparse.Namespace, t0: float, cached: dict[str, Any]) -> dict[str, Any]:
+    """The runs of ``RUNS``: those ``cached`` under the same settings, the others simulated."""
+    keys = {name: _run_key(args, name, getattr(args, users)) for name, _, users in RUNS}
+    have = cached.get("_keys", {})
+    todo = [r for r in RUNS if have.get(r[0]) != keys[r[0]]]
+    if not todo:
+        print("reusing every simulated run in --runs", flush=True)
+        return cached
     from twinengine.catalog import service as catalog
     from twinengine.catalog.demo import DEMO_CATALOG, DEMO_LABELS, DEMO_TAXONOMY
     from twinengine.config import Settings
@@ -401,8 +411,9 @@ def _simulate_all(args: argparse.Namespace, t0: float) -> dict[str, pd.DataFrame
         world = build_world(ctx, seed=0)
         ctx.close()
     print(f"catalog and world: {world.n_items} items ({time.time() - t0:.0f}s)", flush=True)
-    runs: dict[str, pd.DataFrame] = {}
-    for name, lift, users in RUNS:
+    runs = {k: v for k, v in cached.items() if k.split(":")[0] not in {r[0] for r in todo}}
+    runs["_keys"] = {**have, **{r[0]: keys[r[0]] for r in todo}}
+    for name, lift, users in todo:
         t = time.time()
         mode = "a" if name == "lift" else name
         d, slates = simulate(world, args, mode, lift, getattr(args, users))
@@ -419,8 +430,10 @@ def _simulate_all(args: argparse.Namespace, t0: float) -> dict[str, pd.DataFrame
 
 # Interleaving credit schemes: (conversion weight, one vote per slate). The headline is the
 # product's (``user_credit``'s defaults, as ``service`` credits clicks), chosen on a pilot
-# with other users (``--seed-base 5000``: n80 82 users, against 85, 91 and 100 for the
-# others); the others are reported beside it.
+# with other users (``--seed-base 5000 --users 3000 --ranker-users 3000``: n80 82 users,
+# against 85, 91 and 100 for the others); the others are reported beside it. Ranker runs
+# have 12,000 users: replicates resample one simulated population, and with 3,000 that
+# population's own luck moved both n80 by tens of percent between seeds.
 IL_CREDITS = {
     "clicks/click": (0.0, False),
     "clicks+3conv/click": (ENGAGEMENT_CONVERSION_WEIGHT, False),
@@ -430,7 +443,7 @@ IL_CREDITS = {
 IL_HEADLINE = "clicks/click"
 
 
-def _credits(runs: dict[str, pd.DataFrame], run: str) -> dict[str, tuple[np.ndarray, ...]]:
+def _credits(runs: dict[str, Any], run: str) -> dict[str, tuple[np.ndarray, ...]]:
     """Per scheme: credit arrays (a, b) over the run's exposed users (no slate clicked: 0)."""
     users = runs[run].index
     out = {}
@@ -441,7 +454,7 @@ def _credits(runs: dict[str, pd.DataFrame], run: str) -> dict[str, tuple[np.ndar
     return out
 
 
-def analyse(args: argparse.Namespace, runs: dict[str, pd.DataFrame], t0: float) -> None:
+def analyse(args: argparse.Namespace, runs: dict[str, Any], t0: float) -> None:
     """The replicate tests over the simulated runs; writes the results file."""
     # Users exposed in both arms' runs (a user with no visit in the experiment days drops out).
     both = runs["a"].index.intersection(runs["lift"].index)
@@ -500,7 +513,7 @@ def analyse(args: argparse.Namespace, runs: dict[str, pd.DataFrame], t0: float) 
     ra, rb = runs["a"].loc[both].reset_index(), runs["b"].loc[both].reset_index()
     il, null = _credits(runs, "il"), _credits(runs, "ilaa")
     m = min(len(ra), len(runs["il"]))
-    grid = sorted({int(round(x)) for x in np.geomspace(10, m, 15)})
+    grid = sorted({int(round(x)) for x in np.geomspace(10, m, 21)})
     ab_metrics = {k: (METRICS[k], False) for k in
                   ("ctr", "clicks_per_user", "conversions_per_user", "cvr")}  # fmt: skip
     ab_metrics["engagement_per_user"] = (ENGAGEMENT, False)
@@ -585,7 +598,7 @@ def analyse(args: argparse.Namespace, runs: dict[str, pd.DataFrame], t0: float) 
                     "log n between the two points around 80%, then checked with "
                     f"{len(check_seeds)} fresh replicates at n80 (power and wrong-winner "
                     "rates at n80 are those)",
-        "users_simulated": {k: len(v) for k, v in runs.items() if ":" not in k},
+        "users_simulated": {k: len(v) for k, v in runs.items() if k[0] != "_" and ":" not in k},
         "days": {"pre": args.pre_days, "experiment": args.days},
         "ctr_control": ctr(a),
         "tests": args.tests,
