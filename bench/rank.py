@@ -440,7 +440,10 @@ def main() -> None:
     home = args.home or Path(tempfile.mkdtemp(prefix="rank-bench-"))
     home.mkdir(parents=True, exist_ok=True)
     reuse = (home / "logged.json").exists()
-    ctx = open_context(Settings(home=home, database_url=""))
+    # The simulator replays March 2026: a background rebuild of the candidate state would use
+    # the wall clock's now (its windows and decay empty out) mid-evaluation, so only the
+    # simulated days' refresh(now=...) calls rebuild it.
+    ctx = open_context(Settings(home=home, database_url="", recs_cache_seconds=1e9))
     n_items = catalog.count_items(ctx.db) if reuse else load_catalog(ctx, args.items, home)
     print(f"catalog: {n_items} items ({time.time() - t_start:.0f}s)")
 
