@@ -123,10 +123,19 @@ def _llm_answer(request: dict[str, Any]) -> str:
 
 
 def _llm_ctx(settings: Settings, server: LLMServer, **extra: Any) -> AppContext:
-    return open_context(settings.model_copy(update={
-        "llm_base_url": server.url, "llm_model": "tagger-llm", "llm_backoff_s": 0.01,
-        "llm_price_in_per_1k": 0.01, "llm_price_out_per_1k": 0.03,
-        "tagger_escalate_margin": 0.3, **extra}))
+    return open_context(
+        settings.model_copy(
+            update={
+                "llm_base_url": server.url,
+                "llm_model": "tagger-llm",
+                "llm_backoff_s": 0.01,
+                "llm_price_in_per_1k": 0.01,
+                "llm_price_out_per_1k": 0.03,
+                "tagger_escalate_margin": 0.3,
+                **extra,
+            }
+        )
+    )
 
 
 @pytest.mark.slow
@@ -212,3 +221,24 @@ def test_bad_labels_file(ctx, tmp_path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"id": "a", "topics": []}\nnot json\n')
     with pytest.raises(InvalidInput, match="bad.jsonl:2"):
         tagging.read_labels(tmp_path / "bad.jsonl")
+
+
+def test_cooccurrence_features_follow_the_labels() -> None:
+    """A topic never labelled with another loses expectation when that other one scores high."""
+    model = TaggerModel(topic_ids=["a", "b", "c"], facets=["f", "f", "g"], keywords=[[], [], []])
+    y = np.array([[1, 0, 1], [1, 0, 1], [0, 1, 0], [0, 1, 0], [1, 0, 0], [0, 1, 1]], dtype=float)
+    model._labels_stats(y)
+    ridge = np.array([[0.9, 0.1, 0.1], [0.1, 0.9, 0.1]])
+    expect, lift, rival, *_ = model._cooc(ridge)
+    assert expect[0, 2] > expect[1, 2]  # "c" goes with "a", rarely with "b"
+    assert lift[1, 0] < 0 < lift[0, 0]
+    # The rival is the best other topic of the same facet; "c" is alone in its facet.
+    assert rival[0].tolist() == [0.1, 0.9, 0.0]
+
+
+def test_old_model_format_is_refused(tmp_path) -> None:
+    from twinengine.errors import NotFound
+
+    (tmp_path / "model.json").write_text(json.dumps({"format": 1}))
+    with pytest.raises(NotFound, match="train it again"):
+        TaggerModel.load(tmp_path)

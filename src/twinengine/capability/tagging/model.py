@@ -1,11 +1,14 @@
 """The local tagging model: a kernel-ridge and kNN first level, a pooled LightGBM second level.
 
-Level 1 scores every (item, topic) pair two ways from the labelled examples: multi-output
-kernel ridge over TF-IDF word and character n-grams, sentence embeddings and structural cues,
-and similarity-weighted kNN over the embeddings. Level 2 is ONE gradient-boosted classifier
-shared by all topics that reads those scores next to the topic's keyword hints, regex cues,
-zero-shot similarity to its definition and its prior; sharing it across topics is what lets
-rare topics (a handful of examples) borrow strength from common ones. Saved as ``.npz``,
+Level 1 scores every (item, topic) pair from the labelled examples: multi-output kernel ridge
+in three views (all blocks; title/description only; prompt words and structural cues) over
+TF-IDF word and character n-grams, sentence embeddings and structural cues, plus
+similarity-weighted kNN over the embeddings and over the combined kernel. Level 2 is ONE
+gradient-boosted classifier shared by all topics that reads those scores next to the topic's
+keyword hints, regex cues, zero-shot similarity to its definition, its prior, and label
+co-occurrence (what the other topics' scores imply for this one, e.g. an anime style argues
+against `woman`); sharing it across topics is what lets rare topics borrow strength from
+common ones. Saved as ``.npz``,
 ``.json`` and LightGBM text; never pickled.
 """
 
@@ -28,22 +31,26 @@ from twinengine.capability.tagging.features import (
 )
 from twinengine.errors import MissingDependency, ModelFitError, NotFound
 
-BLOCKS: dict[str, tuple[str, dict[str, Any], float]] = {
-    # name: (text field, vectoriser params, kernel weight)
-    "word_full": ("full", {"ngram_range": (1, 2), "max_features": 50000}, 1.0),
-    "char_head": (
-        "head", {"analyzer": "char_wb", "ngram_range": (2, 5), "max_features": 80000}, 1.0
-    ),
-    "word_head": ("head", {"ngram_range": (1, 2), "max_features": 30000}, 1.0),
+BLOCKS: dict[str, tuple[str, dict[str, Any]]] = {
+    # name: (text field, vectoriser params)
+    "word_full": ("full", {"ngram_range": (1, 2), "max_features": 50000}),
+    "char_head": ("head", {"analyzer": "char_wb", "ngram_range": (2, 5), "max_features": 80000}),
+    "word_head": ("head", {"ngram_range": (1, 2), "max_features": 30000}),
 }
-EMB_WEIGHT = 1.0
-ITEM_WEIGHT = 1.0
+# Kernel-ridge views: weights of the TF-IDF blocks and of "emb" / "item". The first is the main
+# score; the others let level 2 weigh the summary against the prompt body per topic.
+VIEWS: dict[str, dict[str, float]] = {
+    "all": {"emb": 1.0, "item": 1.0, "word_full": 1.0, "char_head": 1.0, "word_head": 1.0},
+    "head": {"emb": 1.0, "char_head": 1.0, "word_head": 1.0},
+    "body": {"word_full": 1.0, "item": 1.0},
+}
+COOC_ALPHA = 5.0  # smoothing of P(topic | other topic) towards the prior
 TOPIC_CUE_WEIGHT = 1.0
 RIDGE_LAMBDA = 1.0
 KNN_K = 15
 KNN_POWER = 4.0
 MAX_TOPICS = 8  # the guidelines' ceiling
-FORMAT = 1
+FORMAT = 2
 
 
 def _norm_rows(m: np.ndarray) -> np.ndarray:
@@ -72,8 +79,11 @@ class TaggerModel:
     tfidf: dict[str, Tfidf] = field(default_factory=dict)
     train: Inputs | None = None
     y: np.ndarray | None = None
-    dual: np.ndarray | None = None
+    dual: np.ndarray | None = None  # (views, n, topics)
     mu: np.ndarray | None = None
+    prior: np.ndarray | None = None
+    cond: np.ndarray | None = None  # P(topic j | topic k) at [j, k], smoothed
+    kdiag: np.ndarray | None = None  # training rows' self-similarity in the "all" view
     topic_emb: np.ndarray | None = None
     booster: Any = None
     threshold: float = 0.35  # best micro-F1 in 5-fold CV on the 500 bundled labels
@@ -83,7 +93,7 @@ class TaggerModel:
     def featurise(self, docs: list[Doc], emb: np.ndarray, *, fit: bool = False) -> Inputs:
         """Turn docs (and their head embeddings) into model inputs."""
         sparse = {}
-        for name, (fld, params, _) in BLOCKS.items():
+        for name, (fld, params) in BLOCKS.items():
             texts = [getattr(d, fld) for d in docs]
             if fit:
                 self.tfidf[name] = Tfidf(**params)
@@ -97,16 +107,28 @@ class TaggerModel:
         return Inputs(sparse=sparse, emb=emb.astype(np.float32), item=item, cues=cues, raw_item=raw)
 
     @staticmethod
-    def kernel(a: Inputs, b: Inputs, rows: Any = None, cols: Any = None) -> np.ndarray:
-        """Linear kernel between two featurised sets (optionally row/column subsets)."""
-        def pick(m: Any, idx: Any) -> Any:
-            return m if idx is None else m[idx]
+    def blocks(a: Inputs, b: Inputs) -> dict[str, np.ndarray]:
+        """Linear kernels between two featurised sets, one per block."""
+        out = {"emb": a.emb @ b.emb.T, "item": a.item @ b.item.T}
+        for name in BLOCKS:
+            out[name] = (a.sparse[name] @ b.sparse[name].T).toarray()
+        return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
 
-        k = EMB_WEIGHT * (pick(a.emb, rows) @ pick(b.emb, cols).T)
-        k += ITEM_WEIGHT * (pick(a.item, rows) @ pick(b.item, cols).T)
-        for name, (_, _, w) in BLOCKS.items():
-            k += w * (pick(a.sparse[name], rows) @ pick(b.sparse[name], cols).T).toarray()
-        return np.asarray(k, dtype=np.float64)
+    @staticmethod
+    def self_blocks(a: Inputs) -> dict[str, np.ndarray]:
+        """Each row's kernel with itself, per block (the diagonal of ``blocks(a, a)``)."""
+        out = {
+            "emb": (a.emb.astype(np.float64) ** 2).sum(1),
+            "item": (a.item.astype(np.float64) ** 2).sum(1),
+        }
+        for name in BLOCKS:
+            out[name] = np.asarray(a.sparse[name].multiply(a.sparse[name]).sum(1)).ravel()
+        return out
+
+    @staticmethod
+    def view(kb: dict[str, np.ndarray], name: str) -> np.ndarray:
+        """One view's kernel: the weighted sum of its blocks."""
+        return sum(w * kb[k] for k, w in VIEWS[name].items())
 
     # --- level 1 ---------------------------------------------------------------------------
     @staticmethod
@@ -122,9 +144,62 @@ class TaggerModel:
         w = np.maximum(np.take_along_axis(sim, idx, 1), 0) ** KNN_POWER
         return np.einsum("nk,nkt->nt", w, y[idx]) / (w.sum(1, keepdims=True) + 1e-9)
 
-    def _pairs(self, x: Inputs, rows: np.ndarray, ridge: np.ndarray, knn: np.ndarray,
-               mu: np.ndarray) -> np.ndarray:
+    def _cooc(self, ridge: np.ndarray) -> list[np.ndarray]:
+        """What the other topics' level-1 scores imply for each topic, and facet competition."""
+        assert self.cond is not None and self.prior is not None
+        rp = np.clip(ridge, 0, 1)
+        expect = (rp @ self.cond.T) / (rp.sum(1, keepdims=True) + 1e-6)
+        names = sorted(set(self.facets))
+        facet_ix = np.array([names.index(f) for f in self.facets])
+        rival = np.zeros_like(ridge)  # the best other topic of the same facet
+        for f in range(len(names)):
+            cols = np.flatnonzero(facet_ix == f)
+            if len(cols) < 2:
+                continue
+            sub = ridge[:, cols]
+            top2 = np.sort(sub, 1)[:, -2:]
+            rival[:, cols] = np.where(sub >= top2[:, [1]], top2[:, [0]], top2[:, [1]])
+        total = rp.sum(1, keepdims=True)
+        t = ridge.shape[1]
+        return [
+            expect,
+            expect - self.prior[None, :],
+            rival,
+            np.tile(total, (1, t)),
+            np.tile((ridge > 0.3).sum(1, keepdims=True), (1, t)),
+            ridge / (total + 1e-6),
+        ]
+
+    def _level1(
+        self, kb: dict[str, np.ndarray], x: Inputs, tr: np.ndarray, te: np.ndarray, y: np.ndarray
+    ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+        """Out-of-fold level-1 scores of rows ``te`` from a ridge fitted on rows ``tr``."""
+        views = []
+        for name in VIEWS:
+            k = self.view(kb, name)
+            dual, mu = self._ridge(k[np.ix_(tr, tr)], y[tr])
+            views.append(k[np.ix_(te, tr)] @ dual + mu)
+        knn = self._knn(x.emb[te] @ x.emb[tr].T, y[tr])
+        k0 = self.view(kb, "all")
+        diag = np.diag(k0)
+        knn_all = self._knn(k0[np.ix_(te, tr)] / np.sqrt(np.outer(diag[te], diag[tr])), y[tr])
+        return views, knn, knn_all, mu
+
+    def _labels_stats(self, y: np.ndarray) -> None:
+        self.prior = y.mean(0)
+        self.cond = (y.T @ y + COOC_ALPHA * self.prior[:, None]) / (y.sum(0)[None, :] + COOC_ALPHA)
+
+    def _pairs(
+        self,
+        x: Inputs,
+        rows: np.ndarray,
+        views: list[np.ndarray],
+        knn: np.ndarray,
+        knn_all: np.ndarray,
+        mu: np.ndarray,
+    ) -> np.ndarray:
         """Level-2 rows, one per (item, topic): shape (n * topics, features)."""
+        ridge = views[0]
         n, t = ridge.shape
         assert self.topic_emb is not None
         zs = x.emb[rows] @ self.topic_emb.T
@@ -134,17 +209,32 @@ class TaggerModel:
         cues = x.cues[rows]
         raw = x.raw_item[rows]
         item_cols = [raw[:, 0], raw[:, 3], raw[:, 4:7].max(1), cues[:, 0].sum(1)]
-        feats = [ridge, knn, cues[:, 0], cues[:, 1], cues[:, 2], cues[:, 3], zs,
-                 np.tile(np.log(mu + 1e-3), (n, 1)), rank, np.tile(facet_ix, (n, 1)),
-                 ridge - ridge.max(1, keepdims=True), np.tile(np.arange(t), (n, 1)),
-                 *[np.tile(c[:, None], (1, t)) for c in item_cols]]
+        feats = [
+            ridge,
+            knn,
+            cues[:, 0],
+            cues[:, 1],
+            cues[:, 2],
+            cues[:, 3],
+            zs,
+            np.tile(np.log(mu + 1e-3), (n, 1)),
+            rank,
+            np.tile(facet_ix, (n, 1)),
+            ridge - ridge.max(1, keepdims=True),
+            np.tile(np.arange(t), (n, 1)),
+            *[np.tile(c[:, None], (1, t)) for c in item_cols],
+            *views[1:],
+            knn_all,
+            *self._cooc(ridge),
+        ]
         return np.stack(feats, -1).reshape(n * t, -1).astype(np.float32)
 
     CATEGORICAL = [9, 11]  # facet index, topic index
 
     # --- training ------------------------------------------------------------------------------
-    def fit(self, docs: list[Doc], emb: np.ndarray, y: np.ndarray, *, folds: int = 5,
-            seed: int = 0) -> TaggerModel:
+    def fit(
+        self, docs: list[Doc], emb: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0
+    ) -> TaggerModel:
         """Train both levels on labelled docs (``y``: n x topics, 0/1)."""
         try:
             import lightgbm as lgb
@@ -155,7 +245,7 @@ class TaggerModel:
         if not y.any():
             raise ModelFitError("the labels name no topic of this taxonomy")
         x = self.featurise(docs, emb, fit=True)
-        k = self.kernel(x, x)
+        kb = self.blocks(x, x)
         yf = y.astype(np.float64)
         # Level-2 rows come from out-of-fold level-1 scores, as at prediction time.
         rng = np.random.default_rng(seed)
@@ -164,27 +254,41 @@ class TaggerModel:
         for f in range(folds):
             te = np.sort(order[f::folds])
             tr = np.setdiff1d(order, te)
-            dual, mu = self._ridge(k[np.ix_(tr, tr)], yf[tr])
-            ridge = k[np.ix_(te, tr)] @ dual + mu
-            knn = self._knn(x.emb[te] @ x.emb[tr].T, yf[tr])
-            parts.append(self._pairs(x, te, ridge, knn, mu))
+            self._labels_stats(yf[tr])  # co-occurrence from the inner training part only
+            views, knn, knn_all, mu = self._level1(kb, x, tr, te, yf)
+            parts.append(self._pairs(x, te, views, knn, knn_all, mu))
             labels.append(y[te].reshape(-1))
         pairs = np.concatenate(parts)
         self.booster = lgb.train(
-            {"objective": "binary", "learning_rate": 0.05, "num_leaves": 15,
-             "min_data_in_leaf": 20, "bagging_fraction": 0.8, "bagging_freq": 1,
-             "feature_fraction": 0.8, "verbose": -1, "num_threads": 2, "seed": seed},
+            {
+                "objective": "binary",
+                "learning_rate": 0.05,
+                "num_leaves": 15,
+                "min_data_in_leaf": 20,
+                "bagging_fraction": 0.8,
+                "bagging_freq": 1,
+                "feature_fraction": 0.8,
+                "verbose": -1,
+                "num_threads": 2,
+                "seed": seed,
+            },
             lgb.Dataset(pairs, label=np.concatenate(labels), categorical_feature=self.CATEGORICAL),
             num_boost_round=300,
         )
-        self.dual, self.mu = self._ridge(k, yf)
+        self._labels_stats(yf)
+        duals = []
+        for name in VIEWS:
+            dual, self.mu = self._ridge(self.view(kb, name), yf)
+            duals.append(dual)
+        self.dual = np.stack(duals)
+        self.kdiag = np.diag(self.view(kb, "all")).copy()
         self.train, self.y = x, yf
         return self
 
     # --- prediction ----------------------------------------------------------------------------
     def predict_proba(self, docs: list[Doc], emb: np.ndarray) -> np.ndarray:
         """P(topic | item) for each doc: (n, topics)."""
-        if self.train is None or self.booster is None or self.y is None:
+        if self.train is None or self.booster is None or self.y is None or self.dual is None:
             raise NotFound("the tagger is not trained")
         if not docs:
             return np.zeros((0, len(self.topic_ids)))
@@ -192,11 +296,23 @@ class TaggerModel:
         out = np.zeros((len(docs), len(self.topic_ids)))
         for start in range(0, len(docs), 1000):  # bounded memory on the whole catalog
             rows = np.arange(start, min(start + 1000, len(docs)))
-            sub = Inputs({k: v[rows] for k, v in x.sparse.items()}, x.emb[rows], x.item[rows],
-                         x.cues[rows], x.raw_item[rows])
-            ridge = self.kernel(sub, self.train) @ self.dual + self.mu
+            sub = Inputs(
+                {k: v[rows] for k, v in x.sparse.items()},
+                x.emb[rows],
+                x.item[rows],
+                x.cues[rows],
+                x.raw_item[rows],
+            )
+            kb = self.blocks(sub, self.train)
+            views = [
+                self.view(kb, name) @ d + self.mu for name, d in zip(VIEWS, self.dual, strict=True)
+            ]
             knn = self._knn(sub.emb @ self.train.emb.T, self.y)
-            pairs = self._pairs(sub, np.arange(len(rows)), ridge, knn, self.mu)
+            own = self.self_blocks(sub)
+            own_all = sum(w * own[k] for k, w in VIEWS["all"].items())
+            sim_all = self.view(kb, "all") / np.sqrt(np.outer(own_all, self.kdiag))
+            knn_all = self._knn(sim_all, self.y)
+            pairs = self._pairs(sub, np.arange(len(rows)), views, knn, knn_all, self.mu)
             out[rows] = self.booster.predict(pairs).reshape(len(rows), -1)
         return out
 
@@ -220,8 +336,16 @@ class TaggerModel:
             raise NotFound("nothing to save: the tagger is not trained")
         folder.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {
-            "y": self.y, "dual": self.dual, "mu": self.mu, "topic_emb": self.topic_emb,
-            "emb": self.train.emb, "item": self.train.item, "cues": self.train.cues,
+            "y": self.y,
+            "dual": self.dual,
+            "mu": self.mu,
+            "topic_emb": self.topic_emb,
+            "prior": self.prior,
+            "cond": self.cond,
+            "kdiag": self.kdiag,
+            "emb": self.train.emb,
+            "item": self.train.item,
+            "cues": self.train.cues,
             "raw_item": self.train.raw_item,
         }
         for name, m in self.train.sparse.items():
@@ -232,9 +356,16 @@ class TaggerModel:
         tmp = folder / "model.tmp.npz"
         np.savez_compressed(tmp, **arrays)
         (folder / "meta.tmp.txt").write_text(self.booster.model_to_string())
-        meta = {"format": FORMAT, "topic_ids": self.topic_ids, "facets": self.facets,
-                "keywords": self.keywords, "threshold": self.threshold, "info": self.info,
-                "blocks": {k: v[1] for k, v in BLOCKS.items()}}
+        meta = {
+            "format": FORMAT,
+            "topic_ids": self.topic_ids,
+            "facets": self.facets,
+            "keywords": self.keywords,
+            "threshold": self.threshold,
+            "info": self.info,
+            "blocks": {k: v[1] for k, v in BLOCKS.items()},
+            "views": VIEWS,
+        }
         (folder / "model.tmp.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1))
         # Renames last, so a reader never sees half a model.
         tmp.replace(folder / "model.npz")
@@ -249,8 +380,15 @@ class TaggerModel:
         import lightgbm as lgb
 
         meta = json.loads((folder / "model.json").read_text())
-        model = cls(topic_ids=meta["topic_ids"], facets=meta["facets"],
-                    keywords=meta["keywords"], threshold=meta["threshold"], info=meta["info"])
+        if meta.get("format") != FORMAT or meta.get("views") != VIEWS:
+            raise NotFound(f"the tagger in {folder} is of an older format: train it again")
+        model = cls(
+            topic_ids=meta["topic_ids"],
+            facets=meta["facets"],
+            keywords=meta["keywords"],
+            threshold=meta["threshold"],
+            info=meta["info"],
+        )
         with np.load(folder / "model.npz", allow_pickle=False) as z:
             sparse = {}
             for name in BLOCKS:
@@ -258,11 +396,10 @@ class TaggerModel:
                     (z[f"{name}_data"], z[f"{name}_indices"], z[f"{name}_indptr"]),
                     shape=tuple(z[f"{name}_shape"]),
                 )
-                model.tfidf[name] = Tfidf.from_state(
-                    tuple_params(meta["blocks"][name]), z, name
-                )
+                model.tfidf[name] = Tfidf.from_state(tuple_params(meta["blocks"][name]), z, name)
             model.train = Inputs(sparse, z["emb"], z["item"], z["cues"], z["raw_item"])
             model.y, model.dual, model.mu = z["y"], z["dual"], z["mu"]
             model.topic_emb = z["topic_emb"]
+            model.prior, model.cond, model.kdiag = z["prior"], z["cond"], z["kdiag"]
         model.booster = lgb.Booster(model_str=(folder / "meta.txt").read_text())
         return model
