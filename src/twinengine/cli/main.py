@@ -205,6 +205,8 @@ def serve(
 def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
+    from twinengine.api.server import HTTP_PROTOCOL
+
     console.print(
         f"twinengine {__version__} serving the gallery at [bold]http://{host}:{port}/[/]"
         " (API docs at /docs); Ctrl-C stops"
@@ -217,11 +219,14 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
             port=port,
             workers=workers,
             log_level="warning",
+            http=HTTP_PROTOCOL,
         )
     else:
         from twinengine.api.app import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        uvicorn.run(
+            create_app(settings), host=host, port=port, log_level="warning", http=HTTP_PROTOCOL
+        )
 
 
 # Engines add demo set-up steps (build indexes, train the tagger, ...): fn(context) -> message.
