@@ -39,7 +39,10 @@ def train(
     blend: Annotated[
         str, typer.Option(help="default blend: conversion | click | lambdamart")
     ] = "conversion",
-    rounds: Annotated[int, typer.Option(min=1, max=5000, help="boosting rounds per head")] = 300,
+    rounds: Annotated[
+        int | None,
+        typer.Option(min=1, max=5000, help="most boosting rounds of the CTR/CVR heads"),
+    ] = None,
     holdout: Annotated[float, typer.Option(help="share of latest slates held out")] = 0.2,
     activate: Annotated[
         bool, typer.Option("--activate", help="serve it on its surfaces right away")
@@ -52,7 +55,10 @@ def train(
         since=_date(since),
         until=_date(until),
         blend=BlendWeights.preset(blend),
-        params=TrainParams(rounds=rounds, rank_rounds=min(rounds, 100)),
+        # The defaults are the measured serving trade-off (see TrainParams); --rounds caps them.
+        params=TrainParams()
+        if rounds is None
+        else TrainParams(rounds=rounds, rank_rounds=min(rounds, TrainParams.rank_rounds)),
         holdout=holdout,
         activate=activate,
     )
@@ -81,8 +87,12 @@ def list_models(ctx: typer.Context) -> None:
         metrics = m["metrics"]
         ndcg = metrics.get("ndcg10_multiobjective")
         table.add_row(
-            m["version"], str(m["trained_at"]), str(m["surfaces"]), ", ".join(m["active_for"]),
-            f"{ndcg:.4f}" if isinstance(ndcg, float) else "", str(metrics.get("rows", "")),
+            m["version"],
+            str(m["trained_at"]),
+            str(m["surfaces"]),
+            ", ".join(m["active_for"]),
+            f"{ndcg:.4f}" if isinstance(ndcg, float) else "",
+            str(metrics.get("rows", "")),
         )
     console.print(table)
 
