@@ -21,7 +21,7 @@ import argparse
 import json
 import os
 import platform
-import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -34,6 +34,10 @@ from twinengine.context import open_context
 from twinengine.discovery.index import service as index
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._common import git_commit  # noqa: E402
+
 BRIEFS = ROOT / "bench" / "assistant_briefs.jsonl"
 JUDGMENTS = ROOT / "bench" / "assistant_judgments.json"
 RESULTS = ROOT / "bench" / "results" / "assistant.json"
@@ -121,16 +125,7 @@ def main() -> None:
         with open(args.dump, "w", encoding="utf-8") as fh:
             for b in briefs:
                 fh.write(json.dumps(first[b["id"]].model_dump(), ensure_ascii=False) + "\n")  # type: ignore[union-attr]
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        commit = ""
+    commit = git_commit()
     result = {
         "dataset": f"bundled demo catalog ({catalog.count_items(ctx.db)} prompts), "
                    f"{len(briefs)} briefs in bench/assistant_briefs.jsonl",

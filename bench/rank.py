@@ -31,7 +31,6 @@ import gzip
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from bench._common import git_commit  # noqa: E402
 from bench.sim import InProcess, SimConfig, Simulator, SlateRequest, build_world  # noqa: E402
 from bench.sim.drivers import Served  # noqa: E402
 from twinengine.catalog import service as catalog  # noqa: E402
@@ -562,7 +562,7 @@ def main() -> None:
         "rerank200_baseline": "untrained_ctr",
         "rerank200_baseline_p99_ms": lat["untrained_ctr"]["p99"],
         "model_version": info["version"],
-        "commit": _commit(),
+        "commit": git_commit(),
         "hardware": {
             "cpu_count": os.cpu_count(),
             "machine": platform.machine(),
@@ -582,19 +582,6 @@ def main() -> None:
             f"true ndcg10 x{om['ndcg10'] / base['ndcg10']:.3f}  (vs generator)"
         )
     ctx.close()
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
 
 
 if __name__ == "__main__":

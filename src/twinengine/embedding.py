@@ -231,23 +231,20 @@ def _load_mean_pool(path: Path) -> MeanPoolModel | None:
     return MeanPoolModel(tokenizer, encoder, int(st_config.get("max_seq_length") or 256))
 
 
-class _LastHidden:
-    """``encoder(input_ids, attention_mask).last_hidden_state`` as a plain callable to trace."""
+def _last_hidden(encoder: Any) -> Any:
+    """``encoder(input_ids, attention_mask).last_hidden_state`` as a module to trace."""
+    import torch
 
-    def __new__(cls, encoder: Any) -> Any:
-        import torch
+    class LastHidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder
 
-        class Wrapped(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.encoder = encoder
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+            return out.last_hidden_state
 
-            def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-                return self.encoder(
-                    input_ids=input_ids, attention_mask=attention_mask
-                ).last_hidden_state
-
-        return Wrapped().eval()
+    return LastHidden().eval()
 
 
 def _trace_single(encoder: Any, tokenizer: Any, max_len: int) -> Any | None:
@@ -272,7 +269,7 @@ def _trace_single(encoder: Any, tokenizer: Any, max_len: int) -> Any | None:
             warnings.simplefilter("ignore")  # TracerWarnings: the no-padding case is the only use
             example = tokenizer([probes[1]], return_tensors="pt")
             traced = torch.jit.trace(
-                _LastHidden(encoder),
+                _last_hidden(encoder),
                 (example["input_ids"], example["attention_mask"]),
                 check_trace=False,
             )
