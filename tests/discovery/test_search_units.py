@@ -30,3 +30,30 @@ def test_facet_counts_match_a_brute_force_count(n: int) -> None:
     counts = col.counts(rows)
     assert dict(counts) == _brute(values, rows)
     assert counts == sorted(counts, key=lambda p: (-p[1], p[0]))
+
+
+def test_term_spans_match_the_tokenizer_on_real_prompts() -> None:
+    # term_spans skips stemming most words; the tokenizer's own spans are the oracle, on real
+    # catalog rows in English, Chinese and Japanese, for query terms drawn from those rows.
+    import gzip
+    import json
+    import random
+
+    from twinengine.catalog.demo import DEMO_CATALOG
+    from twinengine.discovery.index.snippets import term_spans
+    from twinengine.discovery.index.tokenize import tokenize, words
+
+    rng = random.Random(3)
+    with gzip.open(DEMO_CATALOG, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line, _ in zip(fh, range(800), strict=False)]
+    texts = [" ".join(str(r.get(k) or "") for k in ("title", "prompt")) for r in rows]
+    texts += ["猫 黒猫 猫猫猫 a猫b", "tying ties dying lying skies cities happy happier"]
+    checked = 0
+    for text in texts:
+        toks = list(dict.fromkeys(tokenize(text)))
+        terms = set(rng.sample(toks, min(len(toks), 4))) | {"猫", "citi", "tie", "happi", "cat"}
+        expected = [(s, e) for tok, s, e in words(text) if tok in terms]
+        assert term_spans(text, terms) == expected, text[:80]
+        checked += len(expected)
+    assert checked > 800
+    assert term_spans("", {"cat"}) == [] and term_spans("cat", set()) == []

@@ -84,6 +84,10 @@ SlateDep = Annotated[SlateQuery, Depends(slate_query)]
 TopicsDep = Annotated[tuple[list[str], list[str]], Depends(topic_filter)]
 
 
+# The slate endpoints run on the event loop, not in FastAPI's thread pool: a slate is CPU in
+# memory (the state is built at start-up and refreshed in a background thread), and the pool's
+# two thread hops per request cost ~1 ms of CPU on 2 cores, more than the slate itself
+# (see api/routes/search.py).
 def _slate(
     ctx: AppContext, q: SlateQuery, surface: str, flt: RecFilter, **kwargs: Any
 ) -> RecResponse:
@@ -92,7 +96,7 @@ def _slate(
 
 
 @router.get("/feed", response_model=RecResponse)
-def feed(
+async def feed(
     ctx: ContextDep, q: SlateDep, t: TopicsDep, include_converted: Converted = False
 ) -> RecResponse:
     """A personalised feed; a user without history gets the cold-start feed (``policy``).
@@ -106,7 +110,7 @@ def feed(
 
 
 @router.get("/items/{item_id}/related", response_model=RecResponse)
-def related(
+async def related(
     ctx: ContextDep,
     item_id: Annotated[str, Path(min_length=1, max_length=128)],
     q: SlateDep,
@@ -119,13 +123,13 @@ def related(
 
 
 @router.get("/trending", response_model=RecResponse)
-def trending(ctx: ContextDep, q: SlateDep, t: TopicsDep) -> RecResponse:
+async def trending(ctx: ContextDep, q: SlateDep, t: TopicsDep) -> RecResponse:
     """Rising items: the last day's engagement against the week's baseline."""
     return _slate(ctx, q, "trending", q.flt(*t), include_converted=True)
 
 
 @router.get("/topics/{topic_id}/feed", response_model=RecResponse)
-def topic_feed(
+async def topic_feed(
     ctx: ContextDep, topic_id: Annotated[str, Path(min_length=1, max_length=128)], q: SlateDep
 ) -> RecResponse:
     """A topic page: popular and new items on the topic, personalised when the user has history."""

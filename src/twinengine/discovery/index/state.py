@@ -55,6 +55,11 @@ class SearchState:
                     self._embedder = load_embedder(self.ctx.settings)
         return self._embedder
 
+    @property
+    def ready(self) -> bool:
+        """Whether a query can be answered now without loading the model (seconds)."""
+        return self._embedder is not None and self.snapshot is not None
+
     def load(self) -> Snapshot | None:
         """Load the persisted snapshot if there is one."""
         t0 = time.perf_counter()

@@ -19,6 +19,7 @@ _CJK = (
 )
 _CJK_RUN = re.compile(f"[{_CJK}]+")
 _TOKEN_SPAN = re.compile(rf"[{_CJK}]+|[^\W{_CJK}]+")
+LATIN_RUN = re.compile(rf"[^\W{_CJK}]+")  # one non-CJK token (as _TOKEN_SPAN cuts them)
 
 # bm25s's English stopword list, kept here so tokens never depend on bm25s internals.
 STOPWORDS_EN = frozenset(
