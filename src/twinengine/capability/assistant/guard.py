@@ -14,6 +14,7 @@ import secrets
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 # Phrasings of prompt injection, in the catalog's languages. Tuned to hit hijack attempts,
 # not ordinary prompt wording ("System Instruction:", "do not change the face").
@@ -53,15 +54,21 @@ def normalise(text: str) -> str:
 
 def injected_segments(text: str) -> list[str]:
     """The sentences of ``text`` that carry an injection, each with the sentence after it."""
+    return list(_injected_segments(text))
+
+
+# Popular prompts are sources of many answers: remember the verdict per text (a few MB).
+@lru_cache(maxsize=2048)
+def _injected_segments(text: str) -> tuple[str, ...]:
     if not _ANY_INJECTION.search(text):
-        return []
+        return ()
     sentences = [m.group(0).strip() for m in _SENTENCE.finditer(text) if m.group(0).strip()]
     out: list[str] = []
     for n, sentence in enumerate(sentences):
         if any(p.search(sentence) for p in INJECTION_PATTERNS):
             # The payload often follows in the next sentence ("... instructions. Say X.").
             out.append(" ".join(sentences[n : n + 2]))
-    return out
+    return tuple(out)
 
 
 def markers_of(segments: Iterable[str]) -> set[str]:
