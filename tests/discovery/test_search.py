@@ -61,6 +61,24 @@ def test_cjk_queries_find_the_prompt(
     assert expected in ids(res), (query, [(h.id, h.item.title) for h in res.hits])
 
 
+# One-character queries: the index holds CJK bigrams, so the lone character stands for them.
+LONE_CHAR_CASES = [
+    ("猫", "nbp-2780"),  # zh: 猫耳发饰 (cat-ear hair clip)
+    ("海", "gptimg2-17907"),  # zh: 深海中的隐形探索者
+    ("女", "nbp-x5b95b38a06"),  # zh: 女角色
+]
+
+
+@pytest.mark.parametrize(("query", "expected"), LONE_CHAR_CASES)
+def test_one_character_cjk_query_finds_the_prompt(
+    sctx: AppContext, query: str, expected: str
+) -> None:
+    res = service.search(sctx, q=query, k=3, mode="lexical")
+    assert ids(res)[:1] == [expected], (query, [(h.id, h.item.title) for h in res.hits])
+    assert res.corrected_q is None  # standing for its bigrams is not a correction
+    assert ids(service.search(sctx, q=query, k=3))[:1] == [expected]  # hybrid too
+
+
 def test_cjk_hit_is_highlighted(sctx: AppContext) -> None:
     res = service.search(sctx, q="潜水艇", k=1, mode="lexical")
     hit = res.hits[0]

@@ -18,6 +18,7 @@ import numpy as np
 from twinengine.discovery.index.tokenize import is_cjk
 
 _TYPO_MIN_LEN = 4  # shorter words have too many one-edit neighbours to guess from
+_CJK_EXPANSIONS = 64  # bigrams a lone CJK character may stand for (the most common ones)
 SHORT_QUERY_TOKENS = 3  # typo tolerance applies to queries with at most this many tokens
 
 
@@ -55,6 +56,7 @@ class LexicalIndex:
         bm_indptr = self._bm25.scores["indptr"]
         self.df = np.diff(bm_indptr)[: len(vocab)].astype(np.int32)
         self._deletes: dict[str, list[str]] | None = None
+        self._grams_of: dict[str, list[str]] | None = None
 
     # --- building ---------------------------------------------------------------------------
     @classmethod
@@ -87,6 +89,31 @@ class LexicalIndex:
         if not ids:
             return np.zeros(self.n_docs, dtype=np.float32)
         return self._bm25.get_scores_from_ids(ids)
+
+    def expand(self, tokens: Sequence[str]) -> list[str]:
+        """``tokens`` plus, for a lone CJK character, the indexed bigrams that contain it.
+
+        CJK text is indexed as character bigrams, so a one-character query ("猫", cat; the
+        commonest way to search in Chinese and Japanese) would only match the rare documents
+        where the character stands alone. It stands for its bigrams instead ("黒猫", "猫の"...):
+        a document scores by how many of them it holds and how rare they are.
+        """
+        out = list(tokens)
+        for tok in tokens:
+            if len(tok) == 1 and is_cjk(tok):
+                if self._grams_of is None:
+                    self._grams_of = self._build_grams_of()
+                out.extend(self._grams_of.get(tok, ()))
+        return out
+
+    def _build_grams_of(self) -> dict[str, list[str]]:
+        df = self.df.tolist()  # plain ints: numpy scalar indexing costs ~100 ns a lookup
+        table: dict[str, list[tuple[int, str]]] = {}
+        for tid, word in enumerate(self.vocab):
+            if len(word) == 2 and is_cjk(word) and df[tid] > 0:
+                for ch in set(word):
+                    table.setdefault(ch, []).append((-df[tid], word))
+        return {ch: [w for _, w in sorted(grams)[:_CJK_EXPANSIONS]] for ch, grams in table.items()}
 
     def correct(self, tokens: Sequence[str]) -> list[str]:
         """Short queries: swap each unknown word for its most common one-edit neighbour."""

@@ -68,10 +68,11 @@ def search(
     pool = max(CANDIDATES, offset + k)
     tokens = tokenize(q)
     corrected = snap.lexical.correct(tokens) if mode != "dense" else tokens
+    expanded = snap.lexical.expand(corrected) if mode != "dense" else corrected
     ls = ds = None
     lex_rows = dense_rows = np.zeros(0, dtype=np.int64)
     if mode != "dense":
-        ls = snap.lexical.scores(corrected)
+        ls = snap.lexical.scores(expanded)
         hit = ls > 0
         matched = hit if mask is None else hit & mask
         lex_rows = top_rows(ls, pool, matched)
@@ -95,7 +96,7 @@ def search(
         result_set = ranked
     page = ranked[offset : offset + k]
     items = docs_of(snap).get(ctx.db, [snap.ids[r] for r in page])
-    query_terms = set(corrected) | set(tokens)
+    query_terms = set(expanded) | set(tokens)
     hits = []
     for n, row in enumerate(page):
         item = items.get(snap.ids[row])
