@@ -310,7 +310,10 @@ def test_running_server_swaps_in_the_index_a_worker_drop_published(
     settings, tmp_path: Path
 ) -> None:
     """A server process and a worker process: modelled as two contexts on one home."""
+    import threading
+
     from twinengine.capability.dropper.follow import IndexFollower
+    from twinengine.discovery.index.docs import docs_of
     from twinengine.discovery.index.service import build_index
     from twinengine.discovery.index.state import state_of
 
@@ -323,6 +326,10 @@ def test_running_server_swaps_in_the_index_a_worker_drop_published(
         state.close()  # stop in-process change notifications: only the file can tell it now
         follower = IndexFollower(server)
         assert follower.check() is False  # nothing new yet
+        for thread in threading.enumerate():  # the loaded snapshot's items finish reading
+            if thread.name == "search-docs":
+                thread.join(30)
+        old_docs = docs_of(state.snapshot).get(server.db, state.snapshot.ids)
         rows = demo_rows()[20:25]
         report = drops.run_drop(
             worker, path=write_jsonl(tmp_path / "d.jsonl", rows), allow_llm=False
@@ -332,6 +339,11 @@ def test_running_server_swaps_in_the_index_a_worker_drop_published(
         assert follower.check() is True
         assert {r["id"] for r in rows} <= set(state.snapshot.ids)
         assert len(state.snapshot.ids) == 25
+        # The 20 items the drop did not touch carry over (same objects: not re-read); the
+        # new ones are read from the catalog.
+        new_docs = docs_of(state.snapshot).get(server.db, state.snapshot.ids)
+        assert all(new_docs[i] is it for i, it in old_docs.items())
+        assert [new_docs[r["id"]].title for r in rows] == [r["title"] for r in rows]
     finally:
         worker.close()
         server.close()

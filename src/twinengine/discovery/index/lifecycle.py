@@ -406,6 +406,16 @@ def stale_ids(snap: Snapshot, db: Database) -> tuple[list[str], list[str]]:
     return changed, deleted
 
 
+def changed_between(old: Snapshot, new: Snapshot) -> set[str]:
+    """Ids of ``old`` whose item differs in ``new`` (content hash or topics) or is gone."""
+    now = {i: (h, t) for i, h, t in zip(new.ids, new.meta.hashes, new.meta.topics, strict=True)}
+    return {
+        i
+        for i, h, t in zip(old.ids, old.meta.hashes, old.meta.topics, strict=True)
+        if now.get(i) != (h, t)
+    }
+
+
 def refresh_topics(snap: Snapshot, db: Database) -> Snapshot:
     """The snapshot with topic links re-read (topic edits do not change content hashes)."""
     links: dict[str, set[str]] = {}

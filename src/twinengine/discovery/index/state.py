@@ -15,6 +15,7 @@ from twinengine.discovery.index.docs import docs_of
 from twinengine.discovery.index.lifecycle import (
     Snapshot,
     apply_changes,
+    changed_between,
     refresh_topics,
     stale_ids,
 )
@@ -66,6 +67,12 @@ class SearchState:
         snap = Snapshot.load(self.root)
         if snap is not None:
             snap = refresh_topics(snap, self.ctx.db)
+            old = self.snapshot
+            if old is not None:
+                # Another process published it (a drop): keep the items it did not change,
+                # rather than re-reading all of them (seconds of CPU, and memory churn that
+                # grew a server's RSS by tens of MB a drop in the soak test).
+                docs_of(snap).inherit(docs_of(old), changed_between(old, snap))
             self.snapshot = snap
             self._warm(snap)
             log.info("search index: %d items loaded in %.2fs", len(snap), time.perf_counter() - t0)
