@@ -388,6 +388,25 @@ def cpu_cost(fleet: Fleet, load: Load, n: int) -> dict[str, dict[str, float | No
     return out
 
 
+def warm_up_drops(port: int, contents: list[str], timeout: float) -> dict[str, str]:
+    """Queue the drops at once (each worker runs one at a time, so each takes one) and wait
+    for them; their statuses by run id."""
+    base = f"http://127.0.0.1:{port}/v1/flows"
+    out: dict[str, str] = {}
+    with httpx.Client(timeout=60) as c:
+        for content in contents:
+            r = c.post(f"{base}/drops", json={"content": content, "allow_llm": False})
+            out[r.json()["id"] if r.status_code == 202 else f"!{r.status_code}"] = "?"
+        deadline = time.monotonic() + timeout
+        for run_id in out:
+            while not run_id.startswith("!") and time.monotonic() < deadline:
+                out[run_id] = c.get(f"{base}/{run_id}").json()["status"]
+                if out[run_id] in ("SUCCESS", "ERROR", "CANCELLED"):
+                    break
+                time.sleep(1)
+    return out
+
+
 def drop_content(n: int, rows: list[dict[str, Any]], tag: str) -> str:
     """A small JSONL drop: real catalog rows as new items (new ids, the title marked)."""
     out = []
@@ -461,10 +480,16 @@ def main() -> None:  # noqa: C901 - one linear script: start, load, kill, check,
         base = f"http://127.0.0.1:{ports[0]}"
         items = httpx.get(f"{base}/v1/items?limit=100", timeout=30).json()["data"]
         with gzip.open(DEMO_CATALOG, "rt", encoding="utf-8") as fh:
-            drop_rows = [json.loads(line) for line in islice(fh, 3 * args.drops)]
+            drop_rows = [json.loads(line) for line in islice(fh, 3 * (args.drops + args.workers))]
         load = Load(fleet, args.rps, items, args.max_inflight)
         result["warmup_s"] = round(asyncio.run(warm_up(load)), 1)
         print(f"warmed up in {result['warmup_s']} s (one of each request per process)", flush=True)
+        if args.drops and args.workers:
+            # A worker loads its tagger and embedding model on its first drop (~200 MB): do
+            # that before the measured run, so RSS growth means growth, not a first load.
+            warm = [drop_content(args.drops + i, drop_rows, "warm") for i in range(args.workers)]
+            result["warmup_drops"] = warm_up_drops(ports[0], warm, args.flow_timeout)
+            print(f"warm-up drops: {result['warmup_drops']}", flush=True)
         if args.cost:
             result["cpu_ms_per_request"] = cpu_cost(fleet, load, args.cost)
             print("CPU ms per request:", json.dumps(result["cpu_ms_per_request"]), flush=True)
