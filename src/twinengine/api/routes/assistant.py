@@ -87,13 +87,11 @@ def assistant_page(
 
 def on_startup(ctx: Any) -> None:
     """Build the assistant's taxonomy index now, and its topic vectors in the background."""
-    import threading
-
     try:
         service.state_of(ctx)
     except AppError:
         return
-    threading.Thread(target=service.warm, args=(ctx,), name="assistant-warmup", daemon=True).start()
+    ctx.warm_in_background("assistant-warmup", lambda: service.warm(ctx))
 
 
 register(router, on_startup=on_startup)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from fastapi import APIRouter
@@ -84,7 +83,7 @@ def _warm(ctx: AppContext) -> None:
         except Exception:  # serving falls back to generator scores until features exist
             log.exception("ranking warm-up failed")
 
-    threading.Thread(target=build, name="ranking-warm-up", daemon=True).start()
+    ctx.warm_in_background("ranking-warm-up", build)
 
 
 register(router, on_startup=_warm)

@@ -6,7 +6,6 @@ Imported once from ``twinengine.api.engines``.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from fastapi import Request
@@ -34,7 +33,7 @@ def on_startup(ctx: AppContext) -> None:
         except Exception:  # search reports the failure on first use
             log.exception("could not load the embedding model")
 
-    threading.Thread(target=warm, name="search-warmup", daemon=True).start()
+    ctx.warm_in_background("search-warmup", warm)
 
 
 def demo_step(ctx: AppContext) -> str:
