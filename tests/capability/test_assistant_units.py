@@ -207,3 +207,17 @@ def test_coverage_prefers_the_briefs_subject_with_its_deliverable(topics: TopicI
     other = _item("c", "Cyberpunk Street", "neon signs at night")
     scores = [coverage(i, subject, deliverable) for i in (bakery, mood, other)]
     assert scores[0] > scores[1] > scores[2] == 0.0 and scores[0] == 1.0
+
+
+def test_word_start_check_matches_its_regex() -> None:
+    import random
+    import re
+
+    from twinengine.capability.assistant.retrieve import _starts_word
+
+    rng = random.Random(1)
+    for _ in range(5000):
+        text = "".join(rng.choice("ab c-ca") for _ in range(rng.randint(0, 12)))
+        w = "".join(rng.choice("abc") for _ in range(rng.randint(1, 3)))
+        expected = bool(re.search(rf"(?<![a-z]){re.escape(w)}", text))
+        assert _starts_word(text, w) == expected, (text, w)

@@ -73,7 +73,9 @@ def _search(
     from twinengine.discovery.index import service as index
 
     flt = catalog.make_filter(topics=topics, media=media)
-    res = index.search(ctx, q=q[: ctx.settings.max_query_chars], flt=flt, k=k, mode="hybrid")
+    res = index.search(
+        ctx, q=q[: ctx.settings.max_query_chars], flt=flt, k=k, mode="hybrid", details=False
+    )
     return [(h.item, float(h.score)) for h in res.hits]
 
 
@@ -131,8 +133,7 @@ def coverage(item: ItemPublic, subject: list[str], deliverable: list[str]) -> fl
             return 0.0
         hit = 0.0
         for w in words:
-            pat = re.compile(rf"(?<![a-z]){re.escape(w)}")
-            hit += 1.0 if pat.search(title) else 0.5 if pat.search(rest) else 0.0
+            hit += 1.0 if _starts_word(title, w) else 0.5 if _starts_word(rest, w) else 0.0
         return hit / len(words)
 
     if not deliverable:
@@ -140,6 +141,17 @@ def coverage(item: ItemPublic, subject: list[str], deliverable: list[str]) -> fl
     if not subject:
         return share(deliverable)
     return SUBJECT_SHARE * share(subject) + (1 - SUBJECT_SHARE) * share(deliverable)
+
+
+def _starts_word(text: str, w: str) -> bool:
+    """Whether ``w`` occurs in ``text`` not preceded by a letter (``(?<![a-z])w``, by
+    ``str.find``: the regex took ~10 us a prompt, run ~300 times an answer)."""
+    at = text.find(w)
+    while at >= 0:
+        if at == 0 or not "a" <= text[at - 1] <= "z":
+            return True
+        at = text.find(w, at + 1)
+    return False
 
 
 def _text(item: ItemPublic) -> str:
