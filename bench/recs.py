@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -40,6 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._common import git_commit  # noqa: E402
 from bench.sim import InProcess, SimConfig, Simulator, source_candidates  # noqa: E402
 from bench.sim.server import running_server  # noqa: E402
 from twinengine.config import Settings  # noqa: E402
@@ -50,14 +50,6 @@ START = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
 MSR = {"BiVAE": 0.475, "BPR": 0.442, "SAR": 0.383}
 # Measured under the same protocol on this 2-core machine by an earlier session (issue #4).
 REFERENCE = {"EASE(500)": 0.489, "popularity": 0.256}
-
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True)
-        return out.stdout.decode().strip()
-    except OSError:
-        return ""
 
 
 def _load_demo(ctx: AppContext) -> None:
@@ -397,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     q = args.quick
     result: dict[str, Any] = {
-        "commit": _commit(),
+        "commit": git_commit(),
         "machine": f"{platform.machine()} {platform.processor() or ''} cpus={_cpus()}".strip(),
         "load_avg_at_start": list(_load()),
         "dataset": "bundled demo catalog (11,212 prompts) + simulator; ML-100k when given",
