@@ -207,7 +207,8 @@ def test_interleaving_report_credits_teams(ctx: AppContext) -> None:
     events.record(ctx, batch)
     rep = service.report(ctx, exp_id="il")
     clicks = rep.interleaving[0]
-    assert clicks["signal"] == "clicks" and clicks["users"] == 300
+    assert clicks["signal"] == "clicks+conversions" and clicks["users"] == 300
+    assert [t["signal"] for t in rep.interleaving[1:]] == ["clicks", "conversions"]
     assert clicks["wins_b"] > 2 * clicks["wins_a"] and clicks["preferred"] == "b"
     assert rep.decision.action == "ship" and rep.decision.variant == "b"
 

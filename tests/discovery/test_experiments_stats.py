@@ -21,6 +21,8 @@ from twinengine.discovery.experiments.assignment import (
     in_layer,
 )
 from twinengine.discovery.experiments.interleaving import (
+    coin_covariate,
+    credited_team,
     parse_label,
     preference_test,
     slate_credit,
@@ -95,15 +97,23 @@ def test_team_draft_merges_fairly_and_deterministically() -> None:
     merged, teams = team_draft(a, b, key="req-1", k=10)
     assert len(merged) == 10 and len(set(merged)) == 10
     assert (merged, teams) == team_draft(a, b, key="req-1", k=10)
+    # Both rankers' first pick is a0: whoever drafts it, it is neutral (capital letter).
+    assert merged[0] == "a0" and teams[0] in ("A", "B")
+    lower = [t.lower() for t in teams]
     # Every prefix is balanced: the teams' pick counts differ by at most one.
     for i in range(1, len(teams) + 1):
-        assert abs(teams[:i].count("a") - teams[:i].count("b")) <= 1
+        assert abs(lower[:i].count("a") - lower[:i].count("b")) <= 1
     # Each team's items appear in its ranker's order.
     for team, ranking in (("a", a), ("b", b)):
-        mine = [m for m, t in zip(merged, teams, strict=True) if t == team]
+        mine = [m for m, t in zip(merged, lower, strict=True) if t == team]
         assert mine == sorted(mine, key=ranking.index)
+    # A pick is neutral exactly when it was the other ranker's next pick too.
+    for i, (item, t) in enumerate(zip(merged, teams, strict=True)):
+        other = b if t.lower() == "a" else a
+        nxt = next(x for x in other if x not in merged[:i])
+        assert t.isupper() == (nxt == item)
     # Over many requests, each ranker leads first equally often.
-    leads = [team_draft(a, b, key=f"r{i}", k=2)[1][0] for i in range(2000)]
+    leads = [team_draft(a, b, key=f"r{i}", k=2)[1][0].lower() for i in range(2000)]
     assert 900 < leads.count("a") < 1100
 
 
@@ -111,16 +121,18 @@ def test_team_draft_identical_lists_and_short_list() -> None:
     same = ["x", "y", "z"]
     merged, teams = team_draft(same, same, key="k")
     assert merged == same and len(teams) == 3
+    assert all(t in ("A", "B") for t in teams)  # identical rankers: nothing earns credit
     merged, teams = team_draft(["p"], ["q", "r", "s"], key="k", k=4)
     assert sorted(merged) == ["p", "q", "r", "s"] and teams.count("a") == 1
 
 
 def _interleaved_experiment(
     rng: np.random.Generator, users: int, *, better_b: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-user click credit of an interleaving test: ranker a is a noisy oracle, ranker b an
-    exact one (or equally noisy); users click by the truth with a position bias."""
-    ca, cb = np.zeros(users), np.zeros(users)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-user click credit and coin covariate of an interleaving test: ranker a is a noisy
+    oracle, ranker b an exact one (or equally noisy); users click by the truth with a
+    position bias."""
+    ca, cb, coin = np.zeros(users), np.zeros(users), np.zeros(users)
     for u in range(users):
         for s in range(3):
             truth = rng.random(20)
@@ -133,24 +145,55 @@ def _interleaved_experiment(
             got = slate_credit(teams, clicked)
             ca[u] += got[0]
             cb[u] += got[1]
-    return ca, cb
+            coin[u] += coin_covariate(teams)
+    return ca, cb, coin
 
 
 def test_slate_credit_keeps_the_null_and_finds_the_better_ranker() -> None:
     rng = np.random.default_rng(3)
     # A against an equally good ranker: about alpha of the tests are significant.
-    false_pos = sum(
-        preference_test(*_interleaved_experiment(rng, 40, better_b=False),
-                        signal="clicks").preferred is not None
-        for _ in range(60)
-    )  # fmt: skip
-    assert false_pos <= 8
-    ca, cb = _interleaved_experiment(rng, 150, better_b=True)
+    nulls = [_interleaved_experiment(rng, 40, better_b=False) for _ in range(60)]
+    for adjusted in (False, True):
+        false_pos = sum(
+            preference_test(ca, cb, signal="clicks", coin=coin if adjusted else None).preferred
+            is not None
+            for ca, cb, coin in nulls
+        )
+        assert false_pos <= 8
+    ca, cb, coin = _interleaved_experiment(rng, 150, better_b=True)
     assert preference_test(ca, cb, signal="clicks").preferred == "b"
+    assert preference_test(ca, cb, signal="clicks", coin=coin).preferred == "b"
+
+
+def test_coin_covariate_is_the_top_credited_slot() -> None:
+    assert coin_covariate("td:ba") == 1.0 and coin_covariate(["a", "b"]) == -1.0
+    # Position 1 neutral: the coin's loser drafted position 2, the top slot with credit.
+    assert coin_covariate("td:Ab") == 1.0 and coin_covariate("Ba") == -1.0
+    assert coin_covariate("td:") == 0.0
+    # Its mean is 0 whatever the rankings: the coin decides who drafts first.
+    a, b = [f"a{i}" for i in range(10)], ["a0", *(f"b{i}" for i in range(1, 10))]
+    covs = [coin_covariate(team_draft(a, b, key=f"q{i}", k=10)[1]) for i in range(4000)]
+    assert abs(np.mean(covs)) < 0.05
+
+
+def test_preference_test_coin_adjustment() -> None:
+    rng = np.random.default_rng(11)
+    coin = rng.choice([-3.0, -1.0, 1.0, 3.0], 400)
+    diff = 0.2 + 0.8 * coin + rng.normal(0, 1, 400)  # position luck plus a small preference
+    plain = preference_test(np.zeros(400), diff, signal="x")
+    adj = preference_test(np.zeros(400), diff, signal="x", coin=coin)
+    assert adj.p_value < plain.p_value and adj.preferred == "b"
+    assert adj.mean_diff == pytest.approx(0.2, abs=0.15)
+    # A constant covariate carries nothing: the plain test.
+    same = preference_test(np.zeros(400), diff, signal="x", coin=np.ones(400))
+    assert same.p_value == pytest.approx(plain.p_value)
 
 
 def test_slate_credit_by_team() -> None:
     assert slate_credit("td:abba", [1, 2, 3, 4], [2]) == (2, 2, 0, 1)
+    assert slate_credit("td:Abab", [1, 2], [1, 2]) == (0, 1, 0, 1)  # a neutral pick: no credit
+    assert credited_team("Ab", 1) is None and credited_team("Ab", 2) == "b"
+    assert credited_team("Ab", 3) is None and team_at("td:Ab", 1) == "a"
     assert slate_credit("ab", [3, 9, 0], [3]) == (0, 0, 0, 0)  # positions outside the slate
     assert slate_credit(["b", "a"], [1], [1]) == (0, 1, 0, 1)
 
@@ -161,15 +204,19 @@ def test_user_credit_per_slate_votes_and_summed_scores() -> None:
          ("u3", 3, 1, 0, 1)],
         columns=["user_key", "clicks_a", "clicks_b", "conversions_a", "conversions_b"],
     )  # fmt: skip
-    votes = user_credit(slates, conversion_weight=3.0, per_slate=True)
+    slates = slates.assign(coin=[1.0, -1.0, 1.0, 1.0, -1.0])
+    votes = user_credit(slates, conversion_weight=3.0, per_slate=True)[["credit_a", "credit_b"]]
     assert votes.loc["u1"].tolist() == [1.0, 1.0] and votes.loc["u2"].tolist() == [0.0, 0.0]
     assert votes.loc["u3"].tolist() == [0.0, 1.0]  # 3 clicks < 1 click + 1 conversion
-    sums = user_credit(slates, per_slate=False, conversion_weight=3.0)
+    sums = user_credit(slates, per_slate=False, conversion_weight=3.0)[["credit_a", "credit_b"]]
     assert sums.loc["u1"].tolist() == [3.0, 5.0] and sums.loc["u3"].tolist() == [3.0, 4.0]
-    clicks = user_credit(slates, per_slate=True, conversion_weight=0.0)
+    clicks = user_credit(slates, per_slate=True, conversion_weight=0.0)[["credit_a", "credit_b"]]
     assert clicks.loc["u3"].tolist() == [1.0, 0.0] and list(clicks.index) == ["u1", "u2", "u3"]
-    default = user_credit(slates)  # clicks summed per user
-    assert default.loc["u1"].tolist() == [3.0, 2.0] and default.loc["u3"].tolist() == [3.0, 1.0]
+    default = user_credit(slates)  # clicks + 1 x conversions summed per user, coin summed
+    assert default.loc["u1"].tolist() == [3.0, 3.0, 1.0]
+    assert default.loc["u3"].tolist() == [3.0, 2.0, -1.0]
+    convs = user_credit(slates, click_weight=0.0, conversion_weight=1.0)
+    assert convs.loc["u1", "credit_b"] == 1.0 and convs.loc["u1", "credit_a"] == 0.0
 
 
 def test_labels_round_trip() -> None:

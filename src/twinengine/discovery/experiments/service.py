@@ -24,7 +24,14 @@ from twinengine.context import AppContext
 from twinengine.discovery.experiments import store
 from twinengine.discovery.experiments.analysis import METRICS, AnalysisSettings, analyze, compare
 from twinengine.discovery.experiments.assignment import assign
-from twinengine.discovery.experiments.interleaving import TEAM_A, TEAM_B, preference_test
+from twinengine.discovery.experiments.interleaving import (
+    CONVERSION_WEIGHT,
+    TEAM_A,
+    TEAM_B,
+    PreferenceResult,
+    preference_test,
+    user_credit,
+)
 from twinengine.discovery.experiments.schemas import (
     Decision,
     ExperimentCreate,
@@ -331,6 +338,21 @@ def _timeline(
     return points
 
 
+# Interleaving signals (name, click weight, conversion weight); the first decides: clicks +
+# conversions, the credit fixed before bench/exp.py's fresh-seed run; each alone beside it.
+SIGNALS = (("clicks+conversions", 1.0, CONVERSION_WEIGHT), ("clicks", 1.0, 0.0),
+           ("conversions", 0.0, 1.0))  # fmt: skip
+
+
+def _preference(
+    credit: pd.DataFrame, signal: str, w_click: float, w_conv: float, alpha: float
+) -> PreferenceResult:
+    """The coin-adjusted preference test of one signal over users' credit."""
+    c = user_credit(credit, click_weight=w_click, conversion_weight=w_conv)
+    return preference_test(c["credit_a"].to_numpy(), c["credit_b"].to_numpy(), signal=signal,
+                           alpha=alpha, coin=c["coin"].to_numpy())  # fmt: skip
+
+
 def _interleaving_report(
     exp: ExperimentPublic,
     requests: pd.DataFrame,
@@ -339,36 +361,32 @@ def _interleaving_report(
     settings: AnalysisSettings,
 ) -> Report:
     credit = interleaving_credit(requests, outcomes, until=end)
-    tests = [
-        preference_test(credit[f"{sig}_a"].tolist(), credit[f"{sig}_b"].tolist(), signal=sig,
-                        alpha=settings.alpha).to_dict()
-        for sig in ("clicks", "conversions")
-    ]
+    tests = [_preference(credit, *sig, settings.alpha).to_dict() for sig in SIGNALS]
     a, b = exp.variants[0].key, exp.variants[1].key
-    clicks = tests[0]
-    users = int(clicks["users"])
+    main = tests[0]  # the decision's signal: clicks + conversions
+    users = int(main["users"])
     if users < settings.min_users:
         decision = Decision(action="keep running", reason=f"waiting for data: {users} users "
                             f"saw interleaved slates, {settings.min_users} needed")
-    elif clicks["preferred"] == TEAM_B:
+    elif main["preferred"] == TEAM_B:
         decision = Decision(action="ship", variant=b, reason=f"users prefer {b}'s ranking: "
-                            f"{clicks['wins_b']} vs {clicks['wins_a']} users by clicks "
-                            f"(paired t-test p={clicks['p_value']:.3g}, sign test "
-                            f"p={clicks['p_sign']:.3g})")
-    elif clicks["preferred"] == TEAM_A:
+                            f"{main['wins_b']} vs {main['wins_a']} users by {main['signal']} "
+                            f"(paired t-test p={main['p_value']:.3g}, sign test "
+                            f"p={main['p_sign']:.3g})")
+    elif main["preferred"] == TEAM_A:
         decision = Decision(action="roll back", variant=a, reason=f"users prefer {a}'s ranking: "
-                            f"{clicks['wins_a']} vs {clicks['wins_b']} users by clicks "
-                            f"(paired t-test p={clicks['p_value']:.3g}, sign test "
-                            f"p={clicks['p_sign']:.3g})")
+                            f"{main['wins_a']} vs {main['wins_b']} users by {main['signal']} "
+                            f"(paired t-test p={main['p_value']:.3g}, sign test "
+                            f"p={main['p_sign']:.3g})")
     else:
         decision = Decision(action="keep running", reason=f"no significant preference yet "
-                            f"({clicks['wins_b']} for {b}, {clicks['wins_a']} for {a}, "
-                            f"p={clicks['p_value']:.3g})")
+                            f"({main['wins_b']} for {b}, {main['wins_a']} for {a}, "
+                            f"p={main['p_value']:.3g})")
     timeline = []
     for cut in _cutoffs(pd.Timestamp(exp.started_at), end):
         c = interleaving_credit(requests, outcomes, until=cut)
         if len(c):
-            r = preference_test(c["clicks_a"].tolist(), c["clicks_b"].tolist(), signal="clicks")
+            r = _preference(c, *SIGNALS[0], settings.alpha)
             timeline.append({"t": cut.isoformat(), "variant": b, "users": r.users,
                              "lift": r.delta, "ci": None, "p_value": r.p_value})
     for t in tests:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from twinengine.discovery.experiments.interleaving import LABEL_PREFIX
+from twinengine.discovery.experiments.interleaving import (
+    LABEL_PREFIX,
+    coin_covariate,
+    credited_team,
+)
 
 DAY = pd.Timedelta(days=1)
 UNIT_COLUMNS = [
@@ -64,19 +68,20 @@ def build_units(
 def interleaving_credit(
     requests: pd.DataFrame, outcomes: pd.DataFrame, *, until: pd.Timestamp
 ) -> pd.DataFrame:
-    """Per user: clicks and conversions credited to team a and team b (zeros for users who
-    saw interleaved slates and did nothing: they are ties)."""
+    """Per user: clicks and conversions credited to team a and team b (``CREDIT_COLUMNS``;
+    zeros for users who saw interleaved slates and did nothing: they are ties; neutral picks
+    credit no one) and ``coin``, the summed ``coin_covariate`` of their slates."""
     req = requests[(requests["ts"] < until) & requests["variant"].str.startswith(LABEL_PREFIX)]
+    coin = req["variant"].map(coin_covariate).groupby(req["user_key"]).sum()
     users = pd.DataFrame(index=pd.Index(req["user_key"].unique(), name="user_key"))
     out = outcomes[(outcomes["ts"] < until) & outcomes["variant"].str.startswith(LABEL_PREFIX)]
     letters = out["variant"].str.slice(len(LABEL_PREFIX))
     pos = out["position"].fillna(0).astype(int)
-    team = [
-        s[p - 1] if 1 <= p <= len(s) else "" for s, p in zip(letters, pos, strict=True)
-    ]
+    team = [credited_team(s, p) or "" for s, p in zip(letters, pos, strict=True)]
     out = out.assign(team=team)
     for kind, name in (("click", "clicks"), ("conversion", "conversions")):
         for t in ("a", "b"):
             sel = out[(out["type"] == kind) & (out["team"] == t)]
             users[f"{name}_{t}"] = sel.groupby("user_key").size().reindex(users.index, fill_value=0)
+    users["coin"] = coin.reindex(users.index, fill_value=0.0).astype(float)
     return users.reset_index()
