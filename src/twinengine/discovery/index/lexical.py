@@ -9,6 +9,7 @@ a second for the 11k catalog) and swapped in whole.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ class LexicalIndex:
         self.df = np.diff(bm_indptr)[: len(vocab)].astype(np.int32)
         self._deletes: dict[str, list[str]] | None = None
         self._grams_of: dict[str, list[str]] | None = None
+        self._tables_lock = threading.Lock()
 
     # --- building ---------------------------------------------------------------------------
     @classmethod
@@ -101,10 +103,23 @@ class LexicalIndex:
         out = list(tokens)
         for tok in tokens:
             if len(tok) == 1 and is_cjk(tok):
+                out.extend(self._tables()[1].get(tok, ()))
+        return out
+
+    def warm(self) -> None:
+        """Build the typo-correction and lone-CJK-character tables now (~1 s for the 11k
+        catalog). The search state does this in the background when a snapshot goes live, so
+        that no query, which runs on the server's event loop, has to."""
+        self._tables()
+
+    def _tables(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        if self._deletes is None or self._grams_of is None:
+            with self._tables_lock:  # a query that comes first waits for the one build
+                if self._deletes is None:
+                    self._deletes = self._build_deletes()
                 if self._grams_of is None:
                     self._grams_of = self._build_grams_of()
-                out.extend(self._grams_of.get(tok, ()))
-        return out
+        return self._deletes, self._grams_of
 
     def _build_grams_of(self) -> dict[str, list[str]]:
         df = self.df.tolist()  # plain ints: numpy scalar indexing costs ~100 ns a lookup
@@ -131,11 +146,10 @@ class LexicalIndex:
 
     def _nearest(self, tok: str) -> str | None:
         """Vocabulary word within one edit (insert, delete, substitute, swap) with highest df."""
-        if self._deletes is None:
-            self._deletes = self._build_deletes()
+        deletes = self._tables()[0]
         found: set[str] = set()
         for key in {tok, *_deletes1(tok)}:
-            found.update(self._deletes.get(key, ()))
+            found.update(deletes.get(key, ()))
         found.discard(tok)
         found = {w for w in found if _within_one_edit(tok, w)}
         if not found:

@@ -92,19 +92,24 @@ class SearchState:
         if old is not None and changed is not None:
             docs_of(snap).inherit(docs_of(old), changed)
         self.snapshot = snap
-        if changed is None:
-            self._warm(snap)
+        self._warm(snap, docs=changed is None)
 
-    def _warm(self, snap: Snapshot) -> None:
+    def _warm(self, snap: Snapshot, *, docs: bool = True) -> None:
+        """In the background: the lexical tables, then (``docs``) the items of ``snap``."""
+
         def stop() -> bool:
             return self._closed or self.snapshot is not snap
 
-        threading.Thread(
-            target=docs_of(snap).warm,
-            args=(self.ctx.db, snap.ids, stop),
-            name="search-docs",
-            daemon=True,
-        ).start()
+        def warm() -> None:
+            try:
+                if not stop():
+                    snap.lexical.warm()
+            except Exception:  # the first query that needs a table builds it instead
+                log.exception("search index: lexical tables not prebuilt")
+            if docs:
+                docs_of(snap).warm(self.ctx.db, snap.ids, stop)
+
+        threading.Thread(target=warm, name="search-docs", daemon=True).start()
 
     # --- keeping current --------------------------------------------------------------------
     def listen(self) -> None:
