@@ -163,3 +163,49 @@ def test_spectrum_matching_moves_the_long_term_spectrum_to_the_source() -> None:
         return float(np.std(d - d.mean()))
 
     assert gap(out) < 0.5 * gap(synth)
+
+
+def test_whisper_decoding_loop_is_decoded_again_sequentially(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batched chunk that fails Whisper's compression-ratio check (a loop) is replaced by the
+    sequential path's segments, moved back to the clip's time axis."""
+    import faster_whisper
+    from faster_whisper.transcribe import Segment as FwSegment
+    from faster_whisper.transcribe import Word as FwWord
+
+    from twinengine.capability.dubbing.asr import FasterWhisperTranscriber
+
+    def seg(start: float, end: float, text: str, ratio: float) -> FwSegment:
+        words = [FwWord(start, end, " " + text.split()[0], 0.9)]
+        return FwSegment(0, 0, start, end, text, [], -0.2, ratio, 0.0, words, 0.0)
+
+    class Info:
+        language = "es"
+
+    loop = "Necesima " * 40
+    batched = [seg(0.0, 2.0, "Hola y buenas.", 1.2), seg(3.0, 5.0, loop, 9.9)]
+
+    class FakeBatched:
+        def __init__(self, model: object) -> None:
+            pass
+
+        def transcribe(self, audio: np.ndarray, **_: object) -> tuple[list[FwSegment], Info]:
+            return batched, Info()
+
+    class FakeModel:
+        def __init__(self) -> None:
+            self.clips: list[int] = []
+
+        def transcribe(self, audio: np.ndarray, **_: object) -> tuple[list[FwSegment], Info]:
+            self.clips.append(audio.size)
+            return [seg(0.1, 1.5, "El pasta necesita diez minutos.", 1.3)], Info()
+
+    monkeypatch.setattr(faster_whisper, "BatchedInferencePipeline", FakeBatched)
+    tr = object.__new__(FasterWhisperTranscriber)
+    tr.model, tr.beam_size, tr.batch_size = FakeModel(), 5, 8
+    lang, segs = tr.transcribe(np.zeros(16000 * 6, np.float32), language="es")
+    assert lang == "es"
+    assert [s.text for s in segs] == ["Hola y buenas.", "El pasta necesita diez minutos."]
+    assert tr.model.clips == [16000 * 2]  # only the looping chunk, 3.0-5.0 s
+    assert segs[1].start == pytest.approx(3.1) and segs[1].words[0].end == pytest.approx(4.5)
