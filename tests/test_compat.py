@@ -22,3 +22,19 @@ def test_ast_parse_is_serialised_on_3_11_and_still_parses() -> None:
     for t in threads:
         t.join()
     assert len(trees) == 8 and all(isinstance(t.body[0], ast.Assign) for t in trees)
+
+
+def test_native_heap_settings_are_safe_to_call() -> None:
+    # glibc: mallopt/malloc_trim through ctypes; elsewhere a no-op. Either way, no error,
+    # and allocating and freeing a large array afterwards works.
+    import platform
+
+    import numpy as np
+
+    from twinengine._compat import bound_native_heap, trim_native_heap
+
+    applied = bound_native_heap()
+    assert applied or platform.libc_ver()[0] != "glibc"
+    big = np.ones(8_000_000)
+    del big
+    trim_native_heap()

@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from twinengine import __version__
+from twinengine._compat import bound_native_heap
 from twinengine.api.errors import install_error_handlers
 from twinengine.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from twinengine.api.routes import items, keys, meta
@@ -44,6 +45,7 @@ def _load_engines() -> None:
 def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
     """Build the app. Pass ``context`` to share an already open database (tests, CLI)."""
     settings = settings or (context.settings if context else Settings())
+    bound_native_heap()  # a server runs for weeks: keep freed arrays out of its RSS
     ctx = context or open_context(settings)
     _load_engines()
 

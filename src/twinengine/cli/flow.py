@@ -294,8 +294,10 @@ def worker(
     ] = True,
 ) -> None:
     """Run queued workflows (and the daily drop schedule) until stopped; resumes crashed runs."""
+    from twinengine._compat import bound_native_heap
     from twinengine.capability.workflows import runtime
 
+    bound_native_heap()  # long-running: keep freed model and drop buffers out of RSS
     context = context_of(ctx)
     if executor_id:
         context.settings = context.settings.model_copy(update={"workflow_executor_id": executor_id})

@@ -66,5 +66,6 @@ def tfidf(db: Database) -> tuple[list[str], sp.csr_matrix]:
         norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
         m = sp.csr_matrix(sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ m)
         _CACHE.clear()  # one catalog version at a time per process
+        _CACHE.clear()  # one catalog version at a time: each drop makes a new one
         _CACHE[key] = ([r_[0] for r_ in rows], m)
         return _CACHE[key]
