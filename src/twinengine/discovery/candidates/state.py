@@ -79,6 +79,9 @@ class RecState:
         return [index[t] for t in topic_ids if t in index]
 
 
+_EVENT_CHUNK = 5000
+
+
 def _epoch(ts: Any) -> float:
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=dt.UTC)
@@ -109,13 +112,21 @@ def build_state(
             .where(impressions.c.ts >= since, impressions.c.ts <= now)
             .group_by(impressions.c.item_id)
         ).all()
-        ev_rows = conn.execute(
+        ids = [r[0] for r in item_rows]
+        row_of = {i: n for n, i in enumerate(ids)}
+        # Streamed in chunks: fetching every event of the window at once held the GIL for
+        # hundreds of ms in the driver's C code (stalling a server's event loop), and held
+        # all rows as objects at once (a peak that grew with the log).
+        stream = conn.execution_options(stream_results=True, yield_per=_EVENT_CHUNK).execute(
             select(events.c.user_key, events.c.item_id, events.c.type, events.c.ts)
             .where(events.c.type.in_(list(WEIGHTS)), events.c.ts >= since, events.c.ts <= now)
             .order_by(events.c.ts)
-        ).all()
-    ids = [r[0] for r in item_rows]
-    row_of = {i: n for n, i in enumerate(ids)}
+        )
+        ev: list[tuple[str, int, float, float, str]] = []
+        for chunk in stream.partitions():
+            ev.extend(
+                (u, row_of[i], WEIGHTS[t], _epoch(ts), t) for u, i, t, ts in chunk if i in row_of
+            )
     n = len(ids)
     media = np.array([r[1] for r in item_rows], dtype=object)
     langs: list[set[str]] = [set() for _ in range(n)]
@@ -138,7 +149,6 @@ def build_state(
     fresh = 0.5 ** (np.clip(pub, 0, None) / 30.0)
 
     # Interactions as arrays.
-    ev = [(u, row_of[i], WEIGHTS[t], _epoch(ts), t) for u, i, t, ts in ev_rows if i in row_of]
     users = sorted({e[0] for e in ev})
     user_rows = {u: k for k, u in enumerate(users)}
     if ev:
