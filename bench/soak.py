@@ -388,23 +388,39 @@ def cpu_cost(fleet: Fleet, load: Load, n: int) -> dict[str, dict[str, float | No
     return out
 
 
+def wait_for_flows(run_ids: list[str], port_of: Any, timeout: float) -> dict[str, str]:
+    """Poll each run (``port_of()`` picks the API process to ask) until it ends or
+    ``timeout`` passes; statuses by run id ("NOT QUEUED" for a post that failed: "!...")."""
+    flows: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=30) as c:
+        for run_id in run_ids:
+            status = "NOT QUEUED" if run_id.startswith("!") else "?"
+            while not run_id.startswith("!"):
+                try:
+                    url = f"http://127.0.0.1:{port_of()}/v1/flows/{run_id}"
+                    status = c.get(url).json()["status"]
+                except (httpx.HTTPError, KeyError, ValueError):
+                    status = "?"
+                if status in ("SUCCESS", "ERROR", "CANCELLED") or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+            flows[run_id] = status
+    return flows
+
+
 def warm_up_drops(port: int, contents: list[str], timeout: float) -> dict[str, str]:
     """Queue the drops at once (each worker runs one at a time, so each takes one) and wait
     for them; their statuses by run id."""
-    base = f"http://127.0.0.1:{port}/v1/flows"
-    out: dict[str, str] = {}
+    run_ids = []
     with httpx.Client(timeout=60) as c:
         for content in contents:
-            r = c.post(f"{base}/drops", json={"content": content, "allow_llm": False})
-            out[r.json()["id"] if r.status_code == 202 else f"!{r.status_code}"] = "?"
-        deadline = time.monotonic() + timeout
-        for run_id in out:
-            while not run_id.startswith("!") and time.monotonic() < deadline:
-                out[run_id] = c.get(f"{base}/{run_id}").json()["status"]
-                if out[run_id] in ("SUCCESS", "ERROR", "CANCELLED"):
-                    break
-                time.sleep(1)
-    return out
+            r = c.post(
+                f"http://127.0.0.1:{port}/v1/flows/drops",
+                json={"content": content, "allow_llm": False},
+            )
+            run_ids.append(r.json()["id"] if r.status_code == 202 else f"!{r.status_code}")
+    return wait_for_flows(run_ids, lambda: port, timeout)
 
 
 def drop_content(n: int, rows: list[dict[str, Any]], tag: str) -> str:
@@ -583,22 +599,7 @@ def main() -> None:  # noqa: C901 - one linear script: start, load, kill, check,
         result["load_avg_end"] = load_avg()
 
         # every queued workflow must complete (the restarted worker recovers its own)
-        flows: dict[str, str] = {}
-        deadline = time.monotonic() + args.flow_timeout
-        with httpx.Client(timeout=30) as c:
-            for run_id in state["drops"]:
-                status = "NOT QUEUED" if run_id.startswith("!") else "?"
-                while not run_id.startswith("!"):
-                    try:
-                        status = c.get(f"http://127.0.0.1:{load._port()}/v1/flows/{run_id}").json()[
-                            "status"
-                        ]
-                    except (httpx.HTTPError, KeyError, ValueError):
-                        status = "?"
-                    if status in ("SUCCESS", "ERROR", "CANCELLED") or time.monotonic() > deadline:
-                        break
-                    time.sleep(1)
-                flows[run_id] = status
+        flows = wait_for_flows(state["drops"], load._port, args.flow_timeout)
     finally:
         fleet.stop()
         signal.alarm(0)
