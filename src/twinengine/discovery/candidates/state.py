@@ -8,6 +8,7 @@ session co-occurrence matrix, per-user histories and topic profiles, and a CF mo
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import math
 from dataclasses import dataclass, field
@@ -115,17 +116,27 @@ def build_state(
         ids = [r[0] for r in item_rows]
         row_of = {i: n for n, i in enumerate(ids)}
         # Streamed in chunks: fetching every event of the window at once held the GIL for
-        # hundreds of ms in the driver's C code (stalling a server's event loop), and held
-        # all rows as objects at once (a peak that grew with the log).
+        # hundreds of ms in the driver's C code (stalling a server's event loop).
         stream = conn.execution_options(stream_results=True, yield_per=_EVENT_CHUNK).execute(
             select(events.c.user_key, events.c.item_id, events.c.type, events.c.ts)
             .where(events.c.type.in_(list(WEIGHTS)), events.c.ts >= since, events.c.ts <= now)
             .order_by(events.c.ts)
         )
-        ev: list[tuple[str, int, float, float, str]] = []
+        # Each chunk becomes numpy columns at once (33 bytes an event): a Python tuple per
+        # event (about 200 bytes with its floats and ints) made the peak grow with the log.
+        user_code: dict[str, int] = {}
+        cols: list[tuple[np.ndarray, ...]] = []
         for chunk in stream.partitions():
-            ev.extend(
-                (u, row_of[i], WEIGHTS[t], _epoch(ts), t) for u, i, t, ts in chunk if i in row_of
+            keep = [r for r in chunk if r[1] in row_of]
+            k = len(keep)
+            cols.append(
+                (
+                    np.fromiter((user_code.setdefault(r[0], len(user_code)) for r in keep),
+                                np.int64, k),
+                    np.fromiter((row_of[r[1]] for r in keep), np.int64, k),
+                    np.fromiter((r[2] == "conversion" for r in keep), bool, k),
+                    np.fromiter((_epoch(r[3]) for r in keep), np.float64, k),
+                )
             )
     n = len(ids)
     media = np.array([r[1] for r in item_rows], dtype=object)
@@ -148,17 +159,22 @@ def build_state(
     )
     fresh = 0.5 ** (np.clip(pub, 0, None) / 30.0)
 
-    # Interactions as arrays.
-    users = sorted({e[0] for e in ev})
+    # Interactions as arrays; user rows in sorted key order (stable across backends).
+    users = sorted(user_code)
     user_rows = {u: k for k, u in enumerate(users)}
-    if ev:
-        u_idx = np.array([user_rows[e[0]] for e in ev])
-        i_idx = np.array([e[1] for e in ev])
-        w = np.array([e[2] for e in ev])
-        ts = np.array([e[3] for e in ev])
+    if cols:
+        rank = np.empty(len(users), dtype=np.int64)
+        rank[[user_code[u] for u in users]] = np.arange(len(users))
+        u_idx = rank[np.concatenate([c[0] for c in cols])]
+        i_idx = np.concatenate([c[1] for c in cols])
+        is_conv = np.concatenate([c[2] for c in cols])
+        ts = np.concatenate([c[3] for c in cols])
     else:
         u_idx = i_idx = np.zeros(0, dtype=np.int64)
-        w = ts = np.zeros(0)
+        is_conv = np.zeros(0, dtype=bool)
+        ts = np.zeros(0)
+    del cols
+    w = np.where(is_conv, WEIGHTS["conversion"], WEIGHTS["click"])
     age_days = (now_s - ts) / 86400.0
     decay = 0.5 ** (age_days / half_life_days)
     popular = np.bincount(i_idx, weights=w * decay, minlength=n).astype(np.float64)
@@ -180,11 +196,9 @@ def build_state(
     X.data = np.minimum(X.data, 5.0)  # a few enthusiastic repeats must not swamp the rest
 
     # Session co-occurrence: a session is one user's interactions on one UTC day.
-    sess_key = {}
-    s_idx = np.array(
-        [sess_key.setdefault((e[0], int(e[3] // 86400)), len(sess_key)) for e in ev], dtype=np.int64
-    )
-    S = sp.csr_matrix((np.ones(len(ev)), (s_idx, i_idx)), shape=(len(sess_key), n))
+    day = (ts // 86400).astype(np.int64)
+    sess_keys, s_idx = np.unique(u_idx * (1 << 24) + day, return_inverse=True)
+    S = sp.csr_matrix((np.ones(len(s_idx)), (s_idx, i_idx)), shape=(len(sess_keys), n))
     S.data[:] = 1.0
     S.sum_duplicates()
     S.data[:] = 1.0
@@ -195,15 +209,16 @@ def build_state(
     norm = np.sqrt(np.maximum(diag, 1.0))
     C = sp.csr_matrix(sp.diags(1.0 / norm) @ C @ sp.diags(1.0 / norm))
 
+    # Newest first per user (ties keep log order), grouped by user with two stable sorts.
     histories: dict[str, History] = {}
-    order = np.argsort(-ts, kind="stable") if len(ts) else np.zeros(0, dtype=np.int64)
-    by_user: dict[int, list[int]] = {}
-    for k in order:
-        by_user.setdefault(int(u_idx[k]), []).append(int(k))
-    for u, ks in by_user.items():
-        conv = {int(i_idx[k]) for k in ks if ev[k][4] == "conversion"}
+    order = np.argsort(-ts, kind="stable")
+    order = order[np.argsort(u_idx[order], kind="stable")]
+    bounds = np.flatnonzero(np.r_[True, np.diff(u_idx[order]) != 0, True]) if len(order) else []
+    for a, b in itertools.pairwise(bounds):
+        ks = order[a:b]
+        conv = {int(x) for x in i_idx[ks[is_conv[ks]]]}
         ks = ks[:HISTORY]
-        histories[users[u]] = History(
+        histories[users[int(u_idx[ks[0]])]] = History(
             rows=i_idx[ks], weights=w[ks] * decay[ks], ts=ts[ks], converted=conv
         )
 
