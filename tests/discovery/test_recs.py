@@ -136,3 +136,17 @@ def test_background_refresh_skips_when_nothing_changed(behaviour, monkeypatch) -
     events.record(ctx, [_ev(9001, "c1", ids[3])])
     after = refreshed()
     assert after is not before and "c1" in after.histories
+    # The background rebuild kept the recent EASE fit; an explicit refresh refits.
+    assert after.cf is before.cf and after.cf_built_at == before.cf_built_at
+    assert service.refresh(ctx).cf is not before.cf
+
+
+def test_ease_is_refitted_when_the_catalog_rows_move(behaviour) -> None:  # type: ignore[no-untyped-def]
+    ctx, _ = behaviour
+    prev = service.state(ctx)
+    kept = service.build_state(ctx.db, now=NOW, reuse_cf=prev)
+    assert kept.cf is prev.cf
+    moved = service.build_state(ctx.db, now=NOW, reuse_cf=prev, cf="als")
+    assert moved.cf is not prev.cf
+    prev.ids = prev.ids[:-1]  # as if an item had been added since
+    assert service.build_state(ctx.db, now=NOW, reuse_cf=prev).cf is not prev.cf

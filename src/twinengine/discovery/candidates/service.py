@@ -82,6 +82,9 @@ def state(ctx: AppContext) -> RecState:
 # With no new event or catalog change, the state is still rebuilt this often: time alone moves
 # the trending windows and the popularity decay.
 _MAX_UNCHANGED_SECONDS = 300.0
+# Background rebuilds keep the EASE model this long (an O(items^3) refit: seconds of CPU every
+# 30 s under traffic); counts, histories and co-occurrence are still rebuilt every time.
+_CF_REFIT_SECONDS = 300.0
 
 
 def _watermark(ctx: AppContext) -> tuple:
@@ -109,21 +112,30 @@ def _background(ctx: AppContext, holder: dict) -> None:
             ):
                 holder["checked"] = time.monotonic()
                 return
-            _rebuild(ctx, holder, dt.datetime.now(dt.UTC), mark=mark)
+            _rebuild(ctx, holder, dt.datetime.now(dt.UTC), mark=mark, reuse_cf=True)
     except Exception:
         log.exception("recommendation state refresh failed; serving the previous one")
     finally:
         holder["building"] = False
 
 
-def _rebuild(ctx: AppContext, holder: dict, now: dt.datetime, mark: tuple | None = None) -> None:
+def _rebuild(
+    ctx: AppContext, holder: dict, now: dt.datetime, mark: tuple | None = None,
+    reuse_cf: bool = False,
+) -> None:
     # The mark is read before the build, so a change made during it triggers the next one.
     holder["mark"] = mark if mark is not None else _watermark(ctx)
+    prev: RecState | None = holder["state"]
+    fresh_cf = (
+        reuse_cf and prev is not None and prev.cf_built_at is not None
+        and (now - prev.cf_built_at).total_seconds() < _CF_REFIT_SECONDS
+    )
     holder["state"] = build_state(
         ctx.db,
         now=now,
         half_life_days=ctx.settings.recs_half_life_days,
         cf=ctx.settings.recs_cf,
+        reuse_cf=prev if fresh_cf else None,
     )
     holder["at"] = time.monotonic()
     trim_native_heap()  # the previous state's arrays: tens of MB, every 30 s under traffic

@@ -67,6 +67,7 @@ class RecState:
     content_csc: sp.csc_matrix | None = None  # the same, by column (term lookups)
     cf: EaseModel | AlsModel | None = None
     cf_kind: str = ""
+    cf_built_at: dt.datetime | None = None  # ``now`` of the build that fitted ``cf``
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -96,8 +97,13 @@ def build_state(
     half_life_days: float = 7.0,
     cf: str = "ease",
     history_days: float = 90.0,
+    reuse_cf: RecState | None = None,
 ) -> RecState:
-    """Read the catalog and the last ``history_days`` of clicks and conversions as of ``now``."""
+    """Read the catalog and the last ``history_days`` of clicks and conversions as of ``now``.
+
+    ``reuse_cf``: a recent state whose EASE model is kept instead of refitted when the catalog
+    rows are the same (item-item weights move slowly; the refit is most of a rebuild's CPU).
+    """
     with db.read() as conn:
         item_rows = conn.execute(
             select(items.c.id, items.c.media, items.c.published).order_by(items.c.id)
@@ -252,13 +258,21 @@ def build_state(
         state.content_csc = sp.csc_matrix(state.content)
     except Exception:  # content is a bonus signal; never fail serving over it
         log.exception("content vectors could not be built")
-    if X.nnz >= 20:
+    if (
+        reuse_cf is not None
+        and cf == "ease" == reuse_cf.cf_kind
+        and isinstance(reuse_cf.cf, EaseModel)
+        and reuse_cf.ids == ids
+    ):
+        state.cf, state.cf_kind, state.cf_built_at = reuse_cf.cf, cf, reuse_cf.cf_built_at
+    elif X.nnz >= 20:
         try:
             if cf == "als":
                 state.cf = fit_als(X)
             else:
                 state.cf = fit_ease(X, lam=_ease_lambda(X))
             state.cf_kind = cf
+            state.cf_built_at = now
         except ModelFitError:
             log.warning("collaborative filtering model could not be fitted; serving without it")
     return state
