@@ -31,6 +31,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from bench._common import git_commit  # noqa: E402
 
 SCRIPT = [
     "Hello and welcome back to our kitchen.",
@@ -139,13 +142,10 @@ def main() -> None:
             plain = dub(ctx, clip, False)
         finally:
             ctx.close()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
     result = {
         "dataset": f"generated {args.seconds:.0f} s English clip: Piper en_US-joe-medium speech "
         "over ffmpeg testsrc frames; dubbed en->es with the offline defaults",
-        "commit": commit,
+        "commit": git_commit(),
         "hardware": {
             "cpus": os.cpu_count(),
             "machine": platform.machine(),

@@ -165,7 +165,10 @@ def measure_drift(
         # it when known (``placed``), else its allowed end; 30 ms guard for frame edges.
         prev_end = (placed[i - 1]["end"] if placed else limits[i - 1].limit) if i else 0.0
         lo = int(np.ceil(max(a - 0.5, prev_end + (0.03 if i else 0.0)) * 100))
-        hi = int(nxt * 100)
+        # ... and stop before the next line's audio: its first frame inside the window was
+        # measured as this line's end (a 420 ms "drift" on a line that ended 420 ms earlier).
+        nxt_start = placed[i + 1]["start"] if placed and i + 1 < len(placed) else nxt
+        hi = int(np.floor(nxt_start * 100 + 1e-9))
         idx = np.nonzero(loud[lo:hi])[0]
         if idx.size == 0:
             out.append(
