@@ -27,14 +27,16 @@ interleaving needs (``interleaving_n_ratio``). For the latter both methods are r
 log-spaced grid of users (10 to all) with the same replicates, over the same users and days;
 the A/B side is its most sensitive metric of CTR, CVR, clicks, conversions and clicks +
 3 x conversions per user (and CUPED clicks with ``--pre-days``); interleaving is the
-product's credit (``IL_HEADLINE``: clicks + conversions, neutral picks earn nothing, the test
-adjusted for the coin's position luck), the other credit schemes, plain team-draft clicks
-among them, are reported beside it, and interleaving's own false-positive rate comes from
-the A-against-A runs. Both crossings are then re-measured on a fine grid (9 points, twice
-the replicates, the same seeds for both sides) with a probit fit (``n80_fit``): the headline
-n80s and ``interleaving_n_ratio`` are the fit's, so the ratio is not the coarse grid's spacing
-or one point's noise (the grid's are kept as ``*_grid``). Writes
-bench/results/exp.json; the named baseline is the A/B test in the same run.
+product's credit (``IL_HEADLINE``: clicks + conversions, each weighted by log(1 + the gap
+between the two rankers' ranks of the item), neutral picks earn nothing, the test on users'
+winsorized differences adjusted for the coin's position luck), the other credit schemes,
+the unweighted credit and plain team-draft clicks among them, are reported beside it, and
+interleaving's own false-positive rate comes from the A-against-A runs. Both crossings are
+then re-measured on a fine grid (9 points, twice the replicates, the same seeds for both
+sides) with a probit fit (``n80_fit``): the headline n80s and ``interleaving_n_ratio`` are
+the fit's, so the ratio is not the coarse grid's spacing or one point's noise (the grid's
+are kept as ``*_grid``). Writes bench/results/exp.json; the named baseline is the A/B test
+in the same run.
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ import json
 import math
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -60,6 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from bench._common import git_commit  # noqa: E402
 from bench.sim import Served, SimConfig, Simulator, SlateRequest, World, build_world  # noqa: E402
 from twinengine.discovery.experiments.analysis import (  # noqa: E402
     METRICS,
@@ -71,11 +73,12 @@ from twinengine.discovery.experiments.assignment import assign  # noqa: E402
 from twinengine.discovery.experiments.interleaving import (  # noqa: E402
     CONVERSION_WEIGHT,
     CREDIT_COLUMNS,
+    WINSOR_QUANTILE,
     coin_covariate,
+    interleave,
+    parse_label,
     preference_test,
     slate_credit,
-    team_draft,
-    teams_label,
     user_credit,
 )
 
@@ -141,8 +144,8 @@ class BenchDriver:
         if mode in ("il", "ilaa"):
             la = self.rankers["a"].rank(req.user, cands, self.rng)
             lb = self.rankers["a" if mode == "ilaa" else "b"].rank(req.user, cands, self.rng)
-            merged, teams = team_draft(la, lb, key=req.request_id, k=req.k)
-            return Served(merged, req.request_id, {IL: teams_label(teams)})
+            merged, label = interleave(la, lb, key=req.request_id, k=req.k)
+            return Served(merged, req.request_id, {IL: label})
         ranked = self.rankers[mode].rank(req.user, cands, self.rng)[: req.k]
         return Served(ranked, req.request_id, {})
 
@@ -223,11 +226,15 @@ def _run_chunk(job: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
             r[pre + "conversions"] += len(s.copied)
             label = s.experiments.get(IL)
             if label and not pre:
-                # The product's credit (neutral picks earn none), and plain team-draft credit
-                # (lower-cased label: a neutral pick credits its drafter) for comparison.
+                # The product's credit (rank-gap weights, neutral picks earn none); for
+                # comparison the same without the weights ("flat": the letters alone) and
+                # plain team-draft credit (lower-cased letters: a neutral pick credits its
+                # drafter, every click 1).
+                letters = parse_label(label) or ""
                 slates.append((ses.user_key, *slate_credit(label, s.clicked, s.copied),
                                coin_covariate(label),
-                               *slate_credit(label.lower(), s.clicked, s.copied)))  # fmt: skip
+                               *slate_credit(letters, s.clicked, s.copied),
+                               *slate_credit(letters.lower(), s.clicked, s.copied)))  # fmt: skip
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = "user_key"
     first = {k: min(v) for k, v in days.items()}
@@ -235,7 +242,8 @@ def _run_chunk(job: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     df["retained_d1"] = [float(first[k] + 1 in days[k]) for k in df.index]
     df["revenue"] = df["conversions"]
     df["engagement"] = df["clicks"] + ENGAGEMENT_CONVERSION_WEIGHT * df["conversions"]
-    cols = ["user_key", *CREDIT_COLUMNS, "coin", *(f"plain_{c}" for c in CREDIT_COLUMNS)]
+    cols = ["user_key", *CREDIT_COLUMNS, "coin", *(f"flat_{c}" for c in CREDIT_COLUMNS),
+            *(f"plain_{c}" for c in CREDIT_COLUMNS)]  # fmt: skip
     return df.reset_index(), pd.DataFrame(slates, columns=cols)
 
 
@@ -311,13 +319,14 @@ def _ab_tests(
 
 def _il_tests(credit: tuple[np.ndarray, ...], n: int, seeds: range) -> list[Any]:
     """Interleaving preference tests on ``n`` random users each (rows of the credit arrays:
-    a, b and the coin covariate, None for the unadjusted test)."""
-    ca, cb, coin = credit
+    a, b, the coin covariate (None for the unadjusted test) and whether to winsorize)."""
+    ca, cb, coin, winsor = credit
     out = []
     for s in seeds:
         pick = np.random.default_rng([s, 6]).permutation(len(ca))[:n]
         out.append(preference_test(ca[pick], cb[pick], signal="credit",
-                                   coin=None if coin is None else coin[pick]))  # fmt: skip
+                                   coin=None if coin is None else coin[pick],
+                                   winsor=WINSOR_QUANTILE if winsor else None))  # fmt: skip
     return out
 
 
@@ -462,40 +471,50 @@ def _simulate_all(args: argparse.Namespace, t0: float, cached: dict[str, Any]) -
     return runs
 
 
-# Interleaving credit schemes: name -> (conversion weight, one vote per slate, neutral picks
-# earn no credit, coin-adjusted test). The headline is the product's (``user_credit``'s and
-# ``preference_test``'s defaults as ``service`` calls them): clicks + 1 x conversions, neutral
-# picks out, coin-adjusted. It was fixed on the pilot users (``--seed-base 5000
-# --ranker-users 12000``: population n80 about 72 users against 96 for plain clicks) before
-# the run in bench/results/exp.json, whose users (``--seed-base 7000``) are fresh. The others
-# are reported beside it; "clicks+3conv" is the weight an earlier run picked after seeing
-# its results, shown for the record only.
+# Interleaving credit schemes: name -> (conversion weight, one vote per slate, credit source,
+# coin-adjusted test, winsorized test). Sources: "gap" is the product's (``slate_credit`` of
+# the logged label: each click or conversion weighs log(1 + rank gap), neutral picks earn
+# none), "flat" the same letters with every event 1, "plain" plain team draft (neutral picks
+# credit their drafter). The headline is the product's (``user_credit``'s and
+# ``preference_test``'s defaults as ``service`` calls them): rank-gap-weighted clicks + 1 x
+# conversions, neutral picks out, the users' difference winsorized at ``WINSOR_QUANTILE``,
+# coin-adjusted. The rank-gap weight and the winsorizing were chosen on the pilot users
+# (``--seed-base 5000 --ranker-users 8000``: population n80 72 for the flat credit, the
+# previous headline; 56 with log(1 + gap) weights, 56 with sqrt(gap); 48 winsorized at the
+# 90% quantile; per-user means, 1/examination position debiasing and a coin covariate over
+# every round were no better) before the run in bench/results/exp.json, whose users
+# (``--seed-base 7000``) are fresh. The others are reported beside it.
 IL_CREDITS = {
-    "clicks+conv/neutral/coin": (CONVERSION_WEIGHT, False, True, True),
-    "clicks+conv/neutral": (CONVERSION_WEIGHT, False, True, False),
-    "clicks/neutral/coin": (0.0, False, True, True),
-    "clicks/neutral": (0.0, False, True, False),
-    "clicks": (0.0, False, False, False),
-    "clicks+conv": (CONVERSION_WEIGHT, False, False, False),
-    "clicks+3conv": (ENGAGEMENT_CONVERSION_WEIGHT, False, False, False),
-    "clicks+conv/slate/neutral": (CONVERSION_WEIGHT, True, True, False),
+    "clicks+conv/gap/neutral/coin/winsor": (CONVERSION_WEIGHT, False, "gap", True, True),
+    "clicks+conv/gap/neutral/coin": (CONVERSION_WEIGHT, False, "gap", True, False),
+    "clicks/gap/neutral/coin/winsor": (0.0, False, "gap", True, True),
+    "clicks+conv/neutral/coin": (CONVERSION_WEIGHT, False, "flat", True, False),
+    "clicks+conv/neutral": (CONVERSION_WEIGHT, False, "flat", False, False),
+    "clicks/neutral/coin": (0.0, False, "flat", True, False),
+    "clicks": (0.0, False, "plain", False, False),
+    "clicks+conv": (CONVERSION_WEIGHT, False, "plain", False, False),
 }
-IL_HEADLINE = "clicks+conv/neutral/coin"
-IL_PLAIN = "clicks"  # plain team-draft click credit: the previous headline
+IL_HEADLINE = "clicks+conv/gap/neutral/coin/winsor"
+IL_GAP = "clicks+conv/gap/neutral/coin"  # the rank-gap credit without winsorizing
+IL_FLAT = "clicks+conv/neutral/coin"  # the previous headline: the same without rank gaps
+IL_PLAIN = "clicks"  # plain team-draft click credit
 
 
 def _credits(runs: dict[str, Any], run: str) -> dict[str, tuple[Any, ...]]:
-    """Per scheme: credit arrays (a, b, coin or None) over the run's exposed users."""
+    """Per scheme: credit arrays (a, b, coin or None) and the winsorize flag, over the run's
+    exposed users."""
     users = runs[run].index
     slates = runs[run + ":slates"]
-    plain = slates[["user_key", "coin"]].assign(
-        **{c: slates[f"plain_{c}"] for c in CREDIT_COLUMNS})  # fmt: skip
+    source = {"gap": slates}
+    for kind in ("flat", "plain"):
+        source[kind] = slates[["user_key", "coin"]].assign(
+            **{c: slates[f"{kind}_{c}"] for c in CREDIT_COLUMNS})  # fmt: skip
     out = {}
-    for name, (w, per_slate, neutral, coin) in IL_CREDITS.items():
-        c = user_credit(slates if neutral else plain, conversion_weight=w, per_slate=per_slate)
+    for name, (w, per_slate, kind, coin, winsor) in IL_CREDITS.items():
+        c = user_credit(source[kind], conversion_weight=w, per_slate=per_slate)
         c = c.reindex(users, fill_value=0.0)
         out[name] = (c["credit_a"].to_numpy(), c["credit_b"].to_numpy(),
-                     c["coin"].to_numpy() if coin else None)  # fmt: skip
+                     c["coin"].to_numpy() if coin else None, winsor)  # fmt: skip
     return out
 
 
@@ -597,6 +616,10 @@ def analyse(args: argparse.Namespace, runs: dict[str, Any], t0: float) -> None:
     sides = [("ab", n_ab, lambda n, sd: _power(
                  _ab_tests(ra, rb, {ab_best: ab_metrics[ab_best]}, n, sd)[ab_best])),
              ("il", n_il, lambda n, sd: _il_power(_il_tests(il[IL_HEADLINE], n, sd))),
+             ("il_gap", il_n80[IL_GAP],
+              lambda n, sd: _il_power(_il_tests(il[IL_GAP], n, sd))),
+             ("il_flat", il_n80[IL_FLAT],
+              lambda n, sd: _il_power(_il_tests(il[IL_FLAT], n, sd))),
              ("il_plain", il_n80[IL_PLAIN],
               lambda n, sd: _il_power(_il_tests(il[IL_PLAIN], n, sd)))]  # fmt: skip
     for side, n0, power_at in sides:
@@ -617,9 +640,13 @@ def analyse(args: argparse.Namespace, runs: dict[str, Any], t0: float) -> None:
             lin.append((r, ((d.clicks - r * d.impressions) / d.impressions.mean()).to_numpy()))
         (r_a, l_a), (r_b, l_b) = lin
         pop["ab"] = float(2 * (l_a.var() + l_b.var()) * (z80 / (r_b - r_a)) ** 2)
-    for side, name in (("il", IL_HEADLINE), ("il_plain", IL_PLAIN)):
-        ca, cb, coin = il[name]
+    for side, name in (("il", IL_HEADLINE), ("il_gap", IL_GAP), ("il_flat", IL_FLAT),
+                       ("il_plain", IL_PLAIN)):  # fmt: skip
+        ca, cb, coin, winsor = il[name]
         d = cb - ca
+        if winsor:  # clipped as the test clips it
+            cap = np.quantile(np.abs(d[d != 0]), WINSOR_QUANTILE)
+            d = np.clip(d, -cap, cap)
         if coin is not None:  # the residual of the coin regression, as the test sees it
             d = d - np.polyfit(coin, d, 1)[0] * coin
         pop[side] = float(z80**2 * d.var() / d.mean() ** 2)
@@ -639,7 +666,7 @@ def analyse(args: argparse.Namespace, runs: dict[str, Any], t0: float) -> None:
     il_fp = {c: sum(r.preferred is not None for r in _il_tests(credit, n_il, check_seeds))
              / len(check_seeds) for c, credit in null.items()} if n_il else {}  # fmt: skip
     il_null_z = {}
-    for c, (ca, cb, _) in null.items():
+    for c, (ca, cb, _, _) in null.items():
         d = cb - ca
         il_null_z[c] = float(d.mean() / d.std() * math.sqrt(len(d))) if d.std() > 0 else 0.0
     print(
@@ -687,6 +714,10 @@ def analyse(args: argparse.Namespace, runs: dict[str, Any], t0: float) -> None:
         "interleaving_aa_false_positive_rate_at_n80": il_fp,
         "interleaving_aa_population_z": il_null_z,
         "interleaving_n_ratio": round(fits["ab"] / fits["il"], 2) if "il" in fits else None,
+        "gap_credit_unwinsorized_n_ratio": round(fits["ab"] / fits["il_gap"], 2)
+        if "il_gap" in fits else None,
+        "flat_credit_n_ratio": round(fits["ab"] / fits["il_flat"], 2)
+        if "il_flat" in fits else None,
         "plain_team_draft_n_ratio": round(fits["ab"] / fits["il_plain"], 2)
         if "il_plain" in fits else None,
         "interleaving_n_ratio_grid": n_ab_grid / n_il_grid if n_il_grid and n_ab_grid else None,
@@ -695,9 +726,9 @@ def analyse(args: argparse.Namespace, runs: dict[str, Any], t0: float) -> None:
         "fine_grid_power": fine,
         "n80_fit": {k: round(v, 1) for k, v in fits.items()},
         "n80_fit_rule": "9 points from 0.7x to 1.4x the grid n80 of each side (A/B: its best "
-                        f"metric; interleaving: the headline and plain clicks), {fine_reps} "
-                        "fresh replicates a point, shared by both sides; probit fit "
-                        "power = Phi(b0 + b1 sqrt(n)), n80 where it reaches 80%",
+                        "metric; interleaving: the headline, unwinsorized, flat and plain "
+                        f"clicks), {fine_reps} fresh replicates a point, shared by both "
+                        "sides; probit fit power = Phi(b0 + b1 sqrt(n)), n80 where it reaches 80%",
         "n80_population": {k: round(v, 1) for k, v in pop.items()},
         "interleaving_n_ratio_population": round(pop["ab"] / pop["il"], 2)
         if "ab" in pop else None,
@@ -720,8 +751,7 @@ def analyse(args: argparse.Namespace, runs: dict[str, Any], t0: float) -> None:
         "noise": {"a": args.noise_a, "b": args.noise_b},
         "seed_base": args.seed_base,
         "seconds": round(time.time() - t0, 1),
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                 text=True, cwd=ROOT).stdout.strip(),
+        "commit": git_commit(),
         "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
         "baseline": "the A/B test of the same two rankers on the same simulated users and "
                     "days, on its most sensitive metric",

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from twinengine.context import AppContext
 from twinengine.discovery.events import service as events
 from twinengine.discovery.experiments import service
-from twinengine.discovery.experiments.interleaving import team_draft, teams_label
+from twinengine.discovery.experiments.interleaving import interleave, parse_label
 from twinengine.discovery.experiments.models import experiments
 from twinengine.discovery.experiments.schemas import ExperimentCreate
 from twinengine.errors import Conflict, InvalidInput, NotFound
@@ -194,11 +194,12 @@ def test_interleaving_report_credits_teams(ctx: AppContext) -> None:
         rid = f"il-{u}"
         list_a = [f"a{i}" for i in range(10)]
         list_b = [f"b{i}" for i in range(10)]
-        merged, teams = team_draft(list_a, list_b, key=rid, k=10)
+        merged, label = interleave(list_a, list_b, key=rid, k=10)  # what serving logs
+        teams = parse_label(label) or ""
         ts = start + dt.timedelta(hours=1 + rng.random() * 20)
         batch.append({"event_id": rid, "type": "impression", "ts": ts.isoformat(), "user_id": uk,
                       "request_id": rid, "surface": "feed", "slate": merged,
-                      "experiments": {"il": teams_label(teams)}})  # fmt: skip
+                      "experiments": {"il": label}})  # fmt: skip
         for pos, (item, team) in enumerate(zip(merged, teams, strict=True), 1):
             if rng.random() < (0.25 if team == "b" else 0.1):  # users like ranker b's items
                 batch.append({"event_id": f"{rid}-c{pos}", "type": "click", "user_id": uk,

@@ -22,9 +22,13 @@ from twinengine.discovery.experiments.assignment import (
 )
 from twinengine.discovery.experiments.interleaving import (
     coin_covariate,
+    credit_weights,
     credited_team,
+    interleave,
     parse_label,
+    position_credit,
     preference_test,
+    rank_gaps,
     slate_credit,
     team_at,
     team_draft,
@@ -129,9 +133,9 @@ def test_team_draft_identical_lists_and_short_list() -> None:
 def _interleaved_experiment(
     rng: np.random.Generator, users: int, *, better_b: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-user click credit and coin covariate of an interleaving test: ranker a is a noisy
-    oracle, ranker b an exact one (or equally noisy); users click by the truth with a
-    position bias."""
+    """Per-user click credit (rank-gap weighted, as logged by ``interleave``) and coin
+    covariate of an interleaving test: ranker a is a noisy oracle, ranker b an exact one (or
+    equally noisy); users click by the truth with a position bias."""
     ca, cb, coin = np.zeros(users), np.zeros(users), np.zeros(users)
     for u in range(users):
         for s in range(3):
@@ -140,12 +144,12 @@ def _interleaved_experiment(
             la = sorted(items, key=lambda i: -(truth[i] + rng.normal(0, 0.3)))
             noise_b = 0.0 if better_b else 0.3
             lb = sorted(items, key=lambda i: -(truth[i] + rng.normal(0, noise_b)))
-            merged, teams = team_draft(la, lb, key=f"u{u}-{s}", k=10)
+            merged, label = interleave(la, lb, key=f"u{u}-{s}", k=10)
             clicked = [p for p, i in enumerate(merged, 1) if rng.random() < truth[i] ** 2 / p]
-            got = slate_credit(teams, clicked)
+            got = slate_credit(label, clicked)
             ca[u] += got[0]
             cb[u] += got[1]
-            coin[u] += coin_covariate(teams)
+            coin[u] += coin_covariate(label)
     return ca, cb, coin
 
 
@@ -219,6 +223,28 @@ def test_user_credit_per_slate_votes_and_summed_scores() -> None:
     assert convs.loc["u1", "credit_b"] == 1.0 and convs.loc["u1", "credit_a"] == 0.0
 
 
+def test_rank_gaps_weigh_credit() -> None:
+    a, b = ["x", "y", "z", "w"], ["z", "y", "x"]  # "w" is missing from b: ranks after its end
+    assert rank_gaps(a, b, ["x", "z", "y", "w"]) == [2, 2, 0, 0]
+    merged, label = interleave(a, b, key="req-9", k=4)
+    assert merged == team_draft(a, b, key="req-9", k=4)[0]
+    letters = parse_label(label)
+    assert letters is not None and len(letters) == 4 and "/" not in letters
+    gaps = rank_gaps(a, b, merged)
+    assert label == teams_label(letters, gaps) and credit_weights(label) == pytest.approx(
+        np.log1p(gaps).tolist())
+    # log(1 + gap) a click; a label without gaps credits 1, a neutral pick or gap 0 nothing.
+    w = np.log1p(3.0)
+    assert slate_credit("td:abBa/3.3.0.1", [1, 2, 3], [2]) == pytest.approx((w, w, 0.0, w))
+    assert slate_credit("td:ab/0.5", [1, 2]) == pytest.approx((0.0, np.log1p(5.0), 0.0, 0.0))
+    assert slate_credit("td:ab", [1, 2]) == (1.0, 1.0, 0.0, 0.0)
+    assert position_credit("td:ab/0.5", 2) == ("b", pytest.approx(np.log1p(5.0)))
+    assert position_credit("td:Ab/2.5", 1) == (None, 0.0)
+    assert position_credit("td:ab", 1) == ("a", 1.0) and position_credit("ctl", 1) == (None, 0.0)
+    assert coin_covariate("td:ba/1.2") == coin_covariate("td:ba") == 1.0
+    assert team_at("td:ab/3.1", 2) == "b" and credit_weights("td:ab") is None
+
+
 def test_labels_round_trip() -> None:
     label = teams_label(["a", "b", "b", "a"])
     assert label == "td:abba" and parse_label(label) == "abba"
@@ -236,6 +262,22 @@ def test_preference_sign_test() -> None:
     # Magnitudes count for the t-test: few users, each strongly for b.
     few = preference_test([0, 0, 0, 0, 0, 1], [5, 6, 4, 5, 7, 0], signal="clicks")
     assert few.preferred == "b" and few.p_value < few.p_sign
+
+
+def test_preference_winsorizes_heavy_users() -> None:
+    # 40 users mildly for b, one heavy user far for a: the raw mean is dragged to ~0, the
+    # winsorized test still sees b; the counts and the sign test are the same either way.
+    rng = np.random.default_rng(2)
+    diff = np.r_[rng.integers(1, 4, 40).astype(float), [-200.0], np.zeros(9)]
+    raw = preference_test(np.zeros(50), diff, signal="x", winsor=None)
+    clipped = preference_test(np.zeros(50), diff, signal="x")
+    assert raw.preferred is None and clipped.preferred == "b"
+    assert (raw.wins_a, raw.wins_b, raw.p_sign) == (clipped.wins_a, clipped.wins_b, clipped.p_sign)
+    assert 0 < clipped.mean_diff <= 3
+    # Symmetric: swapping a and b mirrors the result.
+    mirror = preference_test(diff, np.zeros(50), signal="x")
+    assert mirror.preferred == "a" and mirror.p_value == pytest.approx(clipped.p_value)
+    assert preference_test(np.zeros(5), np.zeros(5), signal="x").p_value == 1.0  # all ties
 
 
 # --- multiple testing -------------------------------------------------------------------------

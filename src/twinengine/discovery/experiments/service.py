@@ -4,8 +4,8 @@ Serving calls ``assignments_for`` (and ``variant_config``) on every request and 
 result with the impression; they read a per-process cache of the running experiments, so
 they cost a few hashes, not a query. Interleaving experiments: serving builds ranker a's and
 ranker b's lists from ``variant_config(...)["interleaving"]``, merges them with
-``interleaving.team_draft(list_a, list_b, key=request_id)`` and logs
-``interleaving.teams_label(teams)`` as the experiment's value in the impression.
+``interleaving.interleave(list_a, list_b, key=request_id)`` and logs the label it returns
+(team letters and each position's rank gap) as the experiment's value in the impression.
 """
 
 from __future__ import annotations

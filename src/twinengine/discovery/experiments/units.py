@@ -7,7 +7,7 @@ import pandas as pd
 from twinengine.discovery.experiments.interleaving import (
     LABEL_PREFIX,
     coin_covariate,
-    credited_team,
+    position_credit,
 )
 
 DAY = pd.Timedelta(days=1)
@@ -68,20 +68,21 @@ def build_units(
 def interleaving_credit(
     requests: pd.DataFrame, outcomes: pd.DataFrame, *, until: pd.Timestamp
 ) -> pd.DataFrame:
-    """Per user: clicks and conversions credited to team a and team b (``CREDIT_COLUMNS``;
-    zeros for users who saw interleaved slates and did nothing: they are ties; neutral picks
-    credit no one) and ``coin``, the summed ``coin_covariate`` of their slates."""
+    """Per user: click and conversion credit of team a and team b (``CREDIT_COLUMNS``, each
+    event weighted by its position's rank gap as ``slate_credit`` does; zeros for users who
+    saw interleaved slates and did nothing: they are ties; neutral picks credit no one) and
+    ``coin``, the summed ``coin_covariate`` of their slates."""
     req = requests[(requests["ts"] < until) & requests["variant"].str.startswith(LABEL_PREFIX)]
     coin = req["variant"].map(coin_covariate).groupby(req["user_key"]).sum()
     users = pd.DataFrame(index=pd.Index(req["user_key"].unique(), name="user_key"))
     out = outcomes[(outcomes["ts"] < until) & outcomes["variant"].str.startswith(LABEL_PREFIX)]
-    letters = out["variant"].str.slice(len(LABEL_PREFIX))
     pos = out["position"].fillna(0).astype(int)
-    team = [credited_team(s, p) or "" for s, p in zip(letters, pos, strict=True)]
-    out = out.assign(team=team)
+    credit = [position_credit(v, p) for v, p in zip(out["variant"], pos, strict=True)]
+    out = out.assign(team=[t or "" for t, _ in credit], weight=[w for _, w in credit])
     for kind, name in (("click", "clicks"), ("conversion", "conversions")):
         for t in ("a", "b"):
             sel = out[(out["type"] == kind) & (out["team"] == t)]
-            users[f"{name}_{t}"] = sel.groupby("user_key").size().reindex(users.index, fill_value=0)
+            users[f"{name}_{t}"] = (sel.groupby("user_key")["weight"].sum()
+                                    .reindex(users.index, fill_value=0.0))  # fmt: skip
     users["coin"] = coin.reindex(users.index, fill_value=0.0).astype(float)
     return users.reset_index()
