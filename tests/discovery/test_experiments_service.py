@@ -149,6 +149,49 @@ def test_interleaving_config_for_serving(ctx: AppContext) -> None:
                          variants=[{"key": "a"}, {"key": "b"}, {"key": "c"}])
 
 
+FRESH_ONLY = {"popular": 0.0, "quality": 0.0, "trending": 0.0, "fresh": 1.0}
+
+
+def test_serving_applies_variants_and_interleaves(sample_catalog: AppContext) -> None:
+    from twinengine.discovery.candidates import service as candidates
+    from twinengine.discovery.candidates import serving
+    from twinengine.discovery.experiments.interleaving import credited_team
+
+    ctx = sample_catalog
+    # Clicks on the oldest items: popularity (the default) and freshness now disagree.
+    oldest = candidates.refresh(ctx).ids[:5]
+    now = dt.datetime.now(dt.UTC).isoformat()
+    events.record(ctx, [{"event_id": f"c{n}", "type": "click", "user_id": f"o{n}",
+                         "item_id": oldest[n % 5], "ts": now} for n in range(20)])  # fmt: skip
+    candidates.refresh(ctx)
+    default = [r.id for r in serving.recommend(ctx, surface="feed", user_key="u1", k=10).data]
+    fresh = [c.item_id for c in candidates.generate(
+        ctx, surface="feed", user_key="u1", k=10,
+        weights={**candidates.blend_for(ctx, "feed", "u1")[1], **FRESH_ONLY})]  # fmt: skip
+    assert default != fresh
+    # A/B: the variant's generator mix orders the slate; a model it cannot load falls back.
+    make(ctx, "mix", variants=[{"key": "x", "config": {"generator_mix": FRESH_ONLY,
+                                                       "ranking_model": "missing"}},
+                               {"key": "y", "config": {"generator_mix": FRESH_ONLY}}])  # fmt: skip
+    service.start(ctx, exp_id="mix")
+    rec = serving.recommend(ctx, surface="feed", user_key="u1", k=10)
+    assert rec.experiments["mix"] in ("x", "y") and [r.id for r in rec.data] == fresh
+    service.stop(ctx, exp_id="mix")
+    # Interleaving: both rankers' items, the label logged under the experiment.
+    make(ctx, "il", kind="interleaving",
+         variants=[{"key": "a"}, {"key": "b", "config": {"generator_mix": FRESH_ONLY}}])
+    service.start(ctx, exp_id="il")
+    rec = serving.recommend(ctx, surface="feed", user_key="u1", k=10)
+    label = rec.experiments["il"]
+    ids = [r.id for r in rec.data]
+    assert parse_label(label) is not None and len(parse_label(label)) == len(ids) == 10
+    assert set(ids) <= set(default) | set(fresh), label
+    teams = {credited_team(parse_label(label), p) for p in range(1, 11)}
+    assert {"a", "b"} <= teams
+    again = serving.recommend(ctx, surface="feed", user_key="u1", k=10)
+    assert again.request_id != rec.request_id and "il" in again.experiments
+
+
 # --- reports from the event log ---------------------------------------------------------------
 
 

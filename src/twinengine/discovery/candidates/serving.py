@@ -1,8 +1,9 @@
 """Serving a slate: candidates, then the ranking engine's re-rank, plus experiment exposure.
 
 This is the one place that calls ``discovery.ranking.service.rerank`` (when that module is
-installed) and ``discovery.experiments.service.assignments_for``; the feed, related, trending
-and topic endpoints and the gallery all come through ``recommend``.
+installed) and applies experiments: A/B variant configs (``generator_mix``, ``ranking_model``)
+and interleaving, which merges ranker a's and b's slates by team draft. The feed, related,
+trending and topic endpoints and the gallery all come through ``recommend``.
 """
 
 from __future__ import annotations
@@ -66,23 +67,52 @@ def _items(ctx: AppContext, ids: list[str]) -> dict[str, ItemPublic]:
 
 
 def _rerank(
-    ctx: AppContext, surface: str, user_key: str | None, cands: list[Candidate], k: int
+    ctx: AppContext, surface: str, user_key: str | None, cands: list[Candidate], k: int,
+    model: str | None = None,
 ) -> list[Candidate]:
     try:
         from twinengine.discovery.ranking.service import rerank
     except ImportError:
         return cands[:k]
-    return rerank(ctx, surface=surface, user_key=user_key, candidates=cands, k=k)
-
-
-def _experiments(ctx: AppContext, user_key: str | None, surface: str) -> dict[str, str]:
-    if not user_key:
-        return {}
     try:
-        from twinengine.discovery.experiments.service import assignments_for
+        return rerank(ctx, surface=surface, user_key=user_key, candidates=cands, k=k, model=model)
+    except InvalidInput:
+        if model is None:
+            raise
+        # A variant naming a model this process cannot load must not fail the page.
+        log.warning("ranking model %r of a running experiment cannot be loaded", model)
+        return rerank(ctx, surface=surface, user_key=user_key, candidates=cands, k=k)
+
+
+def _experiments(
+    ctx: AppContext, user_key: str | None, surface: str
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The user's experiment assignments on this surface and their merged variant config."""
+    if not user_key:
+        return {}, {}
+    try:
+        from twinengine.discovery.experiments.service import assignments_for, variant_config
     except ImportError:
-        return {}
-    return dict(assignments_for(ctx, user_key=user_key, surface=surface))
+        return {}, {}
+    assigned = dict(assignments_for(ctx, user_key=user_key, surface=surface))
+    config = variant_config(ctx, user_key=user_key, surface=surface) if assigned else {}
+    return assigned, config
+
+
+def _slate(
+    ctx: AppContext, config: dict[str, Any], *, blend: dict[str, float], surface: str,
+    user_key: str | None, k: int, **query: Any,
+) -> list[Candidate]:
+    """Candidates then re-rank, as a variant config says: ``generator_mix`` overrides the
+    surface's generator weights, ``ranking_model`` names the ranking model version."""
+    mix = config.get("generator_mix")
+    cands = service.generate(
+        ctx, surface=surface, user_key=user_key, k=POOL * k,
+        weights={**blend, **mix} if isinstance(mix, dict) else None, **query,
+    )  # fmt: skip
+    model = config.get("ranking_model")
+    model = model if isinstance(model, str) else None
+    return _rerank(ctx, surface, user_key, cands, k, model=model)
 
 
 def recommend(
@@ -99,17 +129,28 @@ def recommend(
     """A slate for ``surface`` with a fresh ``request_id`` to log its impression under."""
     if not 1 <= k <= ctx.settings.max_page_size:
         raise InvalidInput(f"k must be between 1 and {ctx.settings.max_page_size}")
-    policy, _ = service.blend_for(ctx, surface, user_key)
-    cands = service.generate(
-        ctx,
-        surface=surface,
-        user_key=user_key,
-        item_id=item_id,
-        k=POOL * k,
-        flt=flt,
-        include_converted=include_converted,
-    )
-    slate = _rerank(ctx, surface, user_key, cands, k)
+    policy, blend = service.blend_for(ctx, surface, user_key)
+    assigned, config = _experiments(ctx, user_key, surface)
+    request_id = uuid.uuid4().hex
+    query = {"item_id": item_id, "flt": flt, "include_converted": include_converted}
+    pair = config.pop("interleaving", None)
+    if pair:
+        from twinengine.discovery.experiments.interleaving import interleave
+
+        # Team-draft interleaving: both rankers' slates merged, the label (teams and rank
+        # gaps) logged as the experiment's value with the impression.
+        a, b = (
+            _slate(ctx, {**config, **pair[side]}, blend=blend, surface=surface,
+                   user_key=user_key, k=k, **query)
+            for side in ("a", "b")
+        )  # fmt: skip
+        merged, assigned[pair["experiment"]] = interleave(
+            [c.item_id for c in a], [c.item_id for c in b], key=request_id, k=k
+        )
+        by_id = {c.item_id: c for c in (*b, *a)}
+        slate = [by_id[i] for i in merged]
+    else:
+        slate = _slate(ctx, config, blend=blend, surface=surface, user_key=user_key, k=k, **query)
     items = {}
     if with_items and slate:
         items = _items(ctx, [c.item_id for c in slate])
@@ -119,11 +160,11 @@ def recommend(
         if not with_items or c.item_id in items
     ]
     return RecResponse(
-        request_id=uuid.uuid4().hex,
+        request_id=request_id,
         surface=surface,
         user=user_key,
         policy=policy,
-        experiments=_experiments(ctx, user_key, surface),
+        experiments=assigned,
         data=data,
         count=len(data),
     )
