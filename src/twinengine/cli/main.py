@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import TaskID
 from rich.table import Table
 
 from twinengine import __version__
@@ -229,7 +230,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
         )
 
 
-# Engines add demo set-up steps (build indexes, train the tagger, ...): fn(context) -> message.
+# Engines add demo set-up steps (build indexes, train the tagger, ...):
+# fn(context, progress) -> message, where progress(done, total) reports the step's work.
 DEMO_STEPS: list = []
 
 
@@ -258,11 +260,16 @@ def demo(
     import twinengine.api.engines  # noqa: F401  (engines register their demo steps)
 
     for step in DEMO_STEPS:
-        # Index building and tagging take minutes the first time: show what is running.
-        what = (step.__doc__ or step.__name__).strip().splitlines()[0]
+        # Index building and tagging take minutes the first time: a bar with the time left.
+        what = (step.__doc__ or step.__name__).strip().splitlines()[0].rstrip(".")
         started = time.monotonic()
-        with console.status(f"[bold]{what}[/] (first run takes a few minutes)"):
-            message = step(context)
+        with progress_bar() as bar:
+            task = bar.add_task(what, total=None)
+
+            def report(done: int, total: int, task: TaskID = task) -> None:
+                bar.update(task, completed=done, total=total)
+
+            message = step(context, report)
         console.print(f"{message} [dim]({time.monotonic() - started:.0f} s)[/]")
     if serve_after:
         context.close()

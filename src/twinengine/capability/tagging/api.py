@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
@@ -33,8 +35,8 @@ def apply(body: TagRequest, ctx: ContextDep) -> TagReport:
                              run_id=body.run_id)
 
 
-def demo_step(ctx: AppContext) -> str:
-    """Train on the bundled labels and tag every prompt nobody has tagged (local model only)."""
+def demo_step(ctx: AppContext, progress: Callable[[int, int], None] | None = None) -> str:
+    """Train the tagger on the bundled labels and tag every untagged prompt (local model)."""
     from twinengine.catalog.demo import DEMO_LABELS
     from twinengine.catalog.store import CatalogStore
 
@@ -42,7 +44,16 @@ def demo_step(ctx: AppContext) -> str:
     with ctx.db.read() as conn:
         ids = CatalogStore(ctx.db).all_ids(conn)
     todo = service.untagged(ctx, ids)
-    report = service.tag_items(ctx, item_ids=todo, allow_llm=False)
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(done, len(todo))
+
+    advance(0)
+    report = service.tag_items(ctx, item_ids=todo, allow_llm=False, on_progress=advance)
     return (
         f"tagger: trained on {trained.used} labelled prompts in {trained.seconds:.0f}s; tagged "
         f"{report.tagged} prompts ({report.model_links} links) in {report.seconds:.0f}s"

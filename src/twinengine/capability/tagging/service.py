@@ -325,6 +325,9 @@ def _human_tagged(ctx: AppContext, ids: Sequence[str]) -> set[str]:
     return out
 
 
+_TAG_CHUNK = 1000  # items a batch: big enough for vectorised scoring, small for progress
+
+
 def tag_items(
     ctx: AppContext,
     *,
@@ -342,8 +345,8 @@ def tag_items(
     human = _human_tagged(ctx, item_ids)
     todo = [i for i in dict.fromkeys(item_ids) if i not in human]
     report = TagReport(items=len(item_ids), tagged=0, links=0, skipped_human=len(human))
-    for start in range(0, len(todo), 2000):
-        docs = _docs(ctx, todo[start : start + 2000])
+    for start in range(0, len(todo), _TAG_CHUNK):
+        docs = _docs(ctx, todo[start : start + _TAG_CHUNK])
         decisions, stats = cascade(ctx, model, docs, _embed(ctx, docs), tax,
                                    allow_llm=allow_llm and not report.budget_stopped,
                                    run_id=run_id)

@@ -6,6 +6,7 @@ Imported once from ``twinengine.api.engines``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -36,9 +37,9 @@ def on_startup(ctx: AppContext) -> None:
     ctx.warm_in_background("search-warmup", warm)
 
 
-def demo_step(ctx: AppContext) -> str:
-    """``twinengine demo``: load the search index, building it the first time."""
-    status = service.ensure_index(ctx)
+def demo_step(ctx: AppContext, progress: Callable[[int, int], None] | None = None) -> str:
+    """Load the search index, building it the first time."""
+    status = service.ensure_index(ctx, progress=progress)
     return f"search index: {status.items} items, {status.vocabulary} terms ({status.path})"
 
 

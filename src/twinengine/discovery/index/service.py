@@ -235,11 +235,13 @@ def build_index(
     return index_status(ctx)
 
 
-def ensure_index(ctx: AppContext) -> IndexStatus:
+def ensure_index(
+    ctx: AppContext, progress: Callable[[int, int], None] | None = None
+) -> IndexStatus:
     """Load the persisted index, or build it when there is none."""
     state = state_of(ctx)
     if state.snapshot is None:
-        return build_index(ctx)
+        return build_index(ctx, progress=progress)
     return index_status(ctx)
 
 
