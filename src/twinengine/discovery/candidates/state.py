@@ -128,7 +128,7 @@ def build_state(
             .where(events.c.type.in_(list(WEIGHTS)), events.c.ts >= since, events.c.ts <= now)
             .order_by(events.c.ts)
         )
-        # Each chunk becomes numpy columns at once (33 bytes an event): a Python tuple per
+        # Each chunk becomes numpy columns at once (25 bytes an event): a Python tuple per
         # event (about 200 bytes with its floats and ints) made the peak grow with the log.
         user_code: dict[str, int] = {}
         cols: list[tuple[np.ndarray, ...]] = []
