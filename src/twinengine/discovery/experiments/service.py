@@ -2,8 +2,9 @@
 
 Serving calls ``assignments_for`` (and ``variant_config``) on every request and logs the
 result with the impression; they read a per-process cache of the running experiments, so
-they cost a few hashes, not a query. Interleaving experiments: serving builds ranker a's and
-ranker b's lists from ``variant_config(...)["interleaving"]``, merges them with
+they cost a few hashes, not a query. Interleaving experiments: serving
+(``candidates.serving.recommend``) builds ranker a's and ranker b's slates from
+``variant_config(...)["interleaving"]``, merges them with
 ``interleaving.interleave(list_a, list_b, key=request_id)`` and logs the label it returns
 (team letters and each position's rank gap) as the experiment's value in the impression.
 """
