@@ -206,6 +206,13 @@ _MEAN_POOL_MODULES = [
 ]
 
 
+def _quiet_loading() -> None:
+    from transformers.utils import logging as hf_logging
+
+    # transformers draws a "Loading weights" bar on every load: noise in CLI output and logs.
+    hf_logging.disable_progress_bar()
+
+
 def _load_mean_pool(path: Path) -> MeanPoolModel | None:
     """The model at ``path`` if it is exactly that layout, else None (sentence-transformers
     then loads it, whatever its modules)."""
@@ -226,6 +233,7 @@ def _load_mean_pool(path: Path) -> MeanPoolModel | None:
         return None
     from transformers import AutoModel, AutoTokenizer
 
+    _quiet_loading()
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     encoder = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
     return MeanPoolModel(tokenizer, encoder, int(st_config.get("max_seq_length") or 256))
@@ -362,5 +370,6 @@ def _load_sentence_transformer(path: Path) -> Any:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise MissingDependency("sentence-transformers", "search") from exc
+    _quiet_loading()
     model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
     return model.eval()
