@@ -36,7 +36,10 @@ def apply(body: TagRequest, ctx: ContextDep) -> TagReport:
 
 
 def demo_step(ctx: AppContext, progress: Callable[[int, int], None] | None = None) -> str:
-    """Train the tagger on the bundled labels and tag every untagged prompt (local model)."""
+    """Tag the catalog.
+
+    Train the tagger on the bundled labels, then tag every untagged prompt (local model only).
+    """
     from twinengine.catalog.demo import DEMO_LABELS
     from twinengine.catalog.store import CatalogStore
 

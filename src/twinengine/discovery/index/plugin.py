@@ -38,7 +38,10 @@ def on_startup(ctx: AppContext) -> None:
 
 
 def demo_step(ctx: AppContext, progress: Callable[[int, int], None] | None = None) -> str:
-    """Load the search index, building it the first time."""
+    """Search index.
+
+    Load the persisted index, or build it the first time.
+    """
     status = service.ensure_index(ctx, progress=progress)
     return f"search index: {status.items} items, {status.vocabulary} terms ({status.path})"
 
