@@ -12,7 +12,7 @@ from twinengine.api.deps import ContextDep
 from twinengine.capability.tagging import service
 from twinengine.capability.tagging.schemas import TagReport
 from twinengine.context import AppContext
-from twinengine.errors import PayloadTooLarge
+from twinengine.errors import NotFound, PayloadTooLarge
 
 router = APIRouter(tags=["tagging"])
 MAX_IDS = 1000
@@ -38,15 +38,25 @@ def apply(body: TagRequest, ctx: ContextDep) -> TagReport:
 def demo_step(ctx: AppContext, progress: Callable[[int, int], None] | None = None) -> str:
     """Tag the catalog.
 
-    Train the tagger on the bundled labels, then tag every untagged prompt (local model only).
+    Train the tagger on the bundled labels (once), then tag every untagged prompt (local model
+    only).
     """
     from twinengine.catalog.demo import DEMO_LABELS
     from twinengine.catalog.store import CatalogStore
 
-    trained = service.train(ctx, labels_path=DEMO_LABELS)
+    # A second `make demo` reuses the trained tagger instead of spending a minute retraining;
+    # none yet, or one saved by an older version (NotFound), is trained.
+    try:
+        service.load_model(ctx)
+        how = "reused the trained tagger"
+    except NotFound:
+        trained = service.train(ctx, labels_path=DEMO_LABELS)
+        how = f"trained on {trained.used} labelled prompts in {trained.seconds:.0f}s"
     with ctx.db.read() as conn:
         ids = CatalogStore(ctx.db).all_ids(conn)
     todo = service.untagged(ctx, ids)
+    if not todo:
+        return f"tagger: {how}; every prompt already has topics"
     done = 0
 
     def advance(n: int) -> None:
@@ -58,8 +68,8 @@ def demo_step(ctx: AppContext, progress: Callable[[int, int], None] | None = Non
     advance(0)
     report = service.tag_items(ctx, item_ids=todo, allow_llm=False, on_progress=advance)
     return (
-        f"tagger: trained on {trained.used} labelled prompts in {trained.seconds:.0f}s; tagged "
-        f"{report.tagged} prompts ({report.model_links} links) in {report.seconds:.0f}s"
+        f"tagger: {how}; tagged {report.tagged} prompts ({report.model_links} links) in "
+        f"{report.seconds:.0f}s"
     )
 
 
