@@ -72,13 +72,10 @@ def assignments(
     language: Annotated[str | None, Query(max_length=16)] = None,
 ) -> AssignmentsOut:
     """The variants this user gets on this surface, and the merged variant config."""
-    return AssignmentsOut(
-        user_key=user_key,
-        surface=surface,
-        assignments=service.assignments_for(ctx, user_key=user_key, surface=surface,
-                                            language=language),
-        config=service.variant_config(ctx, user_key=user_key, surface=surface, language=language),
+    assigned, config = service.serving_plan(
+        ctx, user_key=user_key, surface=surface, language=language
     )
+    return AssignmentsOut(user_key=user_key, surface=surface, assignments=assigned, config=config)
 
 
 register(router)

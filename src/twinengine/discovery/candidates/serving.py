@@ -91,12 +91,10 @@ def _experiments(
     if not user_key:
         return {}, {}
     try:
-        from twinengine.discovery.experiments.service import assignments_for, variant_config
+        from twinengine.discovery.experiments.service import serving_plan
     except ImportError:
         return {}, {}
-    assigned = dict(assignments_for(ctx, user_key=user_key, surface=surface))
-    config = variant_config(ctx, user_key=user_key, surface=surface) if assigned else {}
-    return assigned, config
+    return serving_plan(ctx, user_key=user_key, surface=surface)
 
 
 def _slate(

@@ -193,8 +193,7 @@ def slate_credit(
             team = credited_team(teams, p)
             if team is None:
                 continue
-            w = weights[p - 1] if weights is not None and p <= len(weights) else 1.0
-            out[offset + (team == TEAM_B)] += w
+            out[offset + (team == TEAM_B)] += _weight_at(weights, p)
     return out[0], out[1], out[2], out[3]
 
 
@@ -205,9 +204,12 @@ def position_credit(label: str | None, position: int | None) -> tuple[str | None
     if letters is None or position is None:
         return None, 0.0
     team = credited_team(letters, position)
-    weights = credit_weights(label)
-    w = weights[position - 1] if weights is not None and position <= len(weights) else 1.0
-    return team, (w if team else 0.0)
+    return team, (_weight_at(credit_weights(label), position) if team else 0.0)
+
+
+def _weight_at(weights: list[float] | None, position: int) -> float:
+    """The credit of a 1-based position: its logged weight, or 1 when the label has none."""
+    return weights[position - 1] if weights is not None and position <= len(weights) else 1.0
 
 
 def user_credit(

@@ -1,6 +1,7 @@
 """Experiments service: define, start and stop experiments; assign users; report and decide.
 
-Serving calls ``assignments_for`` (and ``variant_config``) on every request and logs the
+Serving calls ``serving_plan`` (``assignments_for`` and ``variant_config`` at once) on every
+request and logs the
 result with the impression; they read a per-process cache of the running experiments, so
 they cost a few hashes, not a query. Interleaving experiments: serving
 (``candidates.serving.recommend``) builds ranker a's and ranker b's slates from
@@ -222,6 +223,15 @@ def _assigned(
     return out
 
 
+def serving_plan(
+    ctx: AppContext, *, user_key: str, surface: str, language: str | None = None
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """``assignments_for`` and ``variant_config`` from one pass over the user's experiments
+    (what serving needs on every request: each assignment is a hash per experiment)."""
+    assigned = _assigned(ctx, user_key, surface, language)
+    return _assignments(assigned), _merged_config(assigned)
+
+
 def assignments_for(
     ctx: AppContext, *, user_key: str, surface: str, language: str | None = None
 ) -> dict[str, str]:
@@ -229,10 +239,7 @@ def assignments_for(
 
     Interleaving experiments answer ``"interleaved"``: serving logs the team label instead.
     """
-    return {
-        exp.id: INTERLEAVED if exp.kind == "interleaving" else exp.keys[idx]
-        for exp, idx in _assigned(ctx, user_key, surface, language)
-    }
+    return _assignments(_assigned(ctx, user_key, surface, language))
 
 
 def variant_config(
@@ -243,8 +250,19 @@ def variant_config(
     An interleaving experiment adds ``{"interleaving": {"experiment", "a", "b"}}`` with both
     rankers' configs. Experiments that set the same key belong in one layer.
     """
+    return _merged_config(_assigned(ctx, user_key, surface, language))
+
+
+def _assignments(assigned: list[tuple[_Live, int]]) -> dict[str, str]:
+    return {
+        exp.id: INTERLEAVED if exp.kind == "interleaving" else exp.keys[idx]
+        for exp, idx in assigned
+    }
+
+
+def _merged_config(assigned: list[tuple[_Live, int]]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
-    for exp, idx in _assigned(ctx, user_key, surface, language):
+    for exp, idx in assigned:
         if exp.kind == "interleaving":
             merged.setdefault(
                 "interleaving", {"experiment": exp.id, "a": exp.configs[0], "b": exp.configs[1]}
